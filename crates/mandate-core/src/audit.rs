@@ -1,0 +1,211 @@
+//! Audit events: the append-only, hash-chained record of every decision and
+//! change.
+//!
+//! The store assigns `seq`, `time` and `prev_hash` when it appends a
+//! [`AuditDraft`], and computes `hash = SHA-256(prev_hash ‖ canonical bytes)`
+//! where the canonical bytes are [`AuditEvent::canonical_bytes`]. This crate
+//! defines the bytes; hashing happens in `mandate-jose`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::clock::unix_millis;
+
+/// `prev_hash` of the first event in a chain: 32 zero bytes, hex.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How the audited request or change ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The change was made or the request allowed.
+    Success,
+    /// The request was refused (bad input, no permission, policy deny).
+    Denied,
+}
+
+impl Outcome {
+    /// The outcome as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(Outcome::Success),
+            "denied" => Some(Outcome::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// An event before the store has placed it in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditDraft {
+    /// Dotted event type, e.g. `agent.registered`, `admin.request_rejected`.
+    pub event_type: String,
+    /// Who acted: an admin token id, an agent's SPIFFE ID, or none when the
+    /// caller could not be identified.
+    pub actor: Option<String>,
+    /// What the event is about, e.g. `agent/invoice-bot`.
+    pub target: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Event-specific detail. Never a secret or a whole token; only integers,
+    /// strings, booleans, arrays and objects (no floats), so the canonical
+    /// bytes survive a round trip through storage unchanged.
+    pub detail: serde_json::Value,
+}
+
+impl AuditDraft {
+    /// A draft with empty detail.
+    pub fn new(event_type: impl Into<String>, outcome: Outcome) -> Self {
+        Self {
+            event_type: event_type.into(),
+            actor: None,
+            target: None,
+            outcome,
+            detail: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// Sets the actor.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Sets the actor when known.
+    pub fn actor_opt(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    /// Sets the target.
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// Sets the detail object.
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// An event as stored in the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When it was appended (millisecond precision).
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// Dotted event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Who acted, when known.
+    pub actor: Option<String>,
+    /// What it is about.
+    pub target: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Event-specific detail.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    /// Hash of the previous event (hex), [`GENESIS_HASH`] for the first.
+    pub prev_hash: String,
+    /// SHA-256 of `prev_hash` bytes ‖ canonical bytes, hex.
+    pub hash: String,
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: i64,
+    time_ms: i64,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    actor: Option<&'a str>,
+    target: Option<&'a str>,
+    outcome: &'a str,
+    detail: &'a serde_json::Value,
+}
+
+impl AuditEvent {
+    /// The bytes the hash covers besides `prev_hash`: compact JSON of
+    /// `seq, time_ms, type, actor, target, outcome, detail` in that order,
+    /// with object keys of `detail` sorted (serde_json's default map).
+    pub fn canonical_bytes(
+        seq: i64,
+        time: OffsetDateTime,
+        draft_type: &str,
+        actor: Option<&str>,
+        target: Option<&str>,
+        outcome: Outcome,
+        detail: &serde_json::Value,
+    ) -> Vec<u8> {
+        let c = Canonical {
+            seq,
+            time_ms: unix_millis(time),
+            event_type: draft_type,
+            actor,
+            target,
+            outcome: outcome.as_str(),
+            detail,
+        };
+        // Serializing plain structs, strings and a `Value` cannot fail.
+        serde_json::to_vec(&c).unwrap_or_default()
+    }
+
+    /// This event's canonical bytes.
+    pub fn own_canonical_bytes(&self) -> Vec<u8> {
+        Self::canonical_bytes(
+            self.seq,
+            self.time,
+            &self.event_type,
+            self.actor.as_deref(),
+            self.target.as_deref(),
+            self.outcome,
+            &self.detail,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_bytes_are_stable_and_cover_every_field() {
+        let t = time::macros::datetime!(2026-11-23 10:00:00.5 UTC);
+        let detail = serde_json::json!({"b": 1, "a": "x"});
+        let bytes = AuditEvent::canonical_bytes(
+            7,
+            t,
+            "agent.registered",
+            Some("tok1"),
+            Some("agent/a"),
+            Outcome::Success,
+            &detail,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            r#"{"seq":7,"time_ms":1795428000500,"type":"agent.registered","actor":"tok1","target":"agent/a","outcome":"success","detail":{"a":"x","b":1}}"#
+        );
+        let other = AuditEvent::canonical_bytes(
+            7,
+            t,
+            "agent.registered",
+            Some("tok1"),
+            Some("agent/a"),
+            Outcome::Denied,
+            &detail,
+        );
+        assert_ne!(bytes, other);
+    }
+}
