@@ -1,21 +1,23 @@
 //! `mandate-jose` is the only Mandate crate that touches cryptography. It owns
-//! digests, secure randomness, constant-time comparison of secrets, and (as the
-//! token service grows) JWS signing and verification with an explicit algorithm
-//! allow-list, JWK/JWKS handling and AES-256-GCM envelope encryption of secrets
-//! at rest. Every primitive comes from aws-lc-rs, the project's one crypto
-//! backend. It knows nothing about storage, HTTP or agents.
+//! digests, secure randomness, constant-time comparison of secrets, JSON Web
+//! Keys ([`jwk`]), compact JWS signing and verification with an explicit
+//! algorithm allow-list where the algorithm comes from the key, never from
+//! the token ([`jws`]), JWT claim validation with time passed in ([`claims`],
+//! [`jwt`]), and the RSA verifications attestation documents need ([`pkix`]).
+//! Every primitive comes from aws-lc-rs, the project's one crypto backend. It
+//! knows nothing about storage, HTTP, clocks or agents.
 
+pub mod claims;
 pub mod digest;
+pub mod jwk;
+pub mod jws;
+pub mod jwt;
+pub mod pkix;
 pub mod random;
 pub mod secret;
 
-pub use secret::{SecretString, ct_eq};
+mod error;
+mod json;
 
-/// Errors from the cryptographic layer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The operating system's random generator failed.
-    #[error("secure random generator unavailable")]
-    Random,
-}
+pub use error::{ClaimsError, Error, JwsError, KeyError};
+pub use secret::{SecretString, ct_eq};

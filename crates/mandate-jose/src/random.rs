@@ -57,7 +57,10 @@ mod tests {
     fn ids_use_only_the_alphabet() -> Result<(), Error> {
         let s = id(40)?;
         assert_eq!(s.len(), 40);
-        assert!(s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
         Ok(())
     }
 }
