@@ -1,0 +1,238 @@
+//! Compiling named policy sources into one validated policy set.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use cedar_policy::{PolicyId, ValidationMode, Validator};
+use serde::Serialize;
+
+use crate::{Error, Schema, SourceDiagnostic};
+
+/// The text of one policy file and the name it goes by in ids and diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySource {
+    /// Usually the file's path.
+    pub name: String,
+    /// Policies in Cedar syntax.
+    pub text: String,
+}
+
+impl PolicySource {
+    /// A source named `name`.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Reads a source from a file; its name is the path as given.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self::new(path.display().to_string(), text))
+    }
+}
+
+/// Whether a policy permits or forbids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyEffect {
+    /// `permit (...)`.
+    Permit,
+    /// `forbid (...)`.
+    Forbid,
+}
+
+/// Where a policy of a set came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyInfo {
+    /// Its id: the `@id("...")` annotation, else `<source name>:<index in file>` (from 0).
+    pub id: String,
+    /// Permit or forbid.
+    pub effect: PolicyEffect,
+    /// The source's name.
+    pub file: String,
+    /// 1-based line where the policy starts.
+    pub line: u32,
+    /// 1-based column where the policy starts.
+    pub column: u32,
+}
+
+/// A compiled policy set: every policy parsed, given a unique id and validated
+/// against the schema in strict mode. Cheap to share; evaluation only reads it.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    cedar: cedar_policy::PolicySet,
+    policies: Vec<PolicyInfo>,
+    warnings: Vec<SourceDiagnostic>,
+}
+
+impl PolicySet {
+    /// An empty set: it denies everything.
+    pub fn empty() -> Self {
+        Self {
+            cedar: cedar_policy::PolicySet::new(),
+            policies: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Parses, names and validates every policy of every source. Any problem in any
+    /// source fails the whole set, with every problem found reported with its
+    /// location. Templates are refused: Mandate has no template links.
+    pub fn compile(schema: &Schema, sources: &[PolicySource]) -> Result<Self, Error> {
+        let mut diagnostics = Vec::new();
+        let mut cedar = cedar_policy::PolicySet::new();
+        let mut policies: Vec<PolicyInfo> = Vec::new();
+        // Policy id → index of its source, to place validation errors.
+        let mut origin: HashMap<String, usize> = HashMap::new();
+
+        for (source_index, source) in sources.iter().enumerate() {
+            let (name, text) = (source.name.as_str(), source.text.as_str());
+            let parsed = match cedar_policy::PolicySet::from_str(text) {
+                Ok(parsed) => parsed,
+                Err(errors) => {
+                    for e in errors.iter() {
+                        diagnostics.extend(SourceDiagnostic::from_cedar(name, text, e));
+                    }
+                    continue;
+                }
+            };
+            for t in parsed.templates() {
+                let body = t.to_cedar();
+                let at = text.find(&body).unwrap_or(0);
+                let slot = ["?principal", "?resource"]
+                    .iter()
+                    .filter_map(|s| body.find(s))
+                    .min()
+                    .unwrap_or(0);
+                diagnostics.push(SourceDiagnostic::at_offset(
+                    name,
+                    text,
+                    at + slot,
+                    "templates are not supported: write a static policy".to_owned(),
+                ));
+            }
+
+            // Cedar names a file's policies `policy0`, `policy1`, ... in source order.
+            let mut in_file: Vec<_> = parsed
+                .policies()
+                .map(|p| (default_index(p.id()), p))
+                .collect();
+            in_file.sort_by_key(|(index, _)| *index);
+            let mut cursor = 0;
+            for (index, policy) in in_file {
+                let offset = policy
+                    .to_cedar()
+                    .and_then(|body| text.get(cursor..)?.find(&body).map(|o| cursor + o))
+                    .unwrap_or(cursor);
+                cursor = offset + 1;
+                let at = |message: String| SourceDiagnostic::at_offset(name, text, offset, message);
+                let id = match policy.annotation("id") {
+                    Some(id) if id.trim().is_empty() => {
+                        diagnostics.push(at("`@id` annotation is empty".to_owned()));
+                        continue;
+                    }
+                    Some(id) => id.to_owned(),
+                    None => format!("{name}:{index}"),
+                };
+                let location = at(String::new());
+                if let Some(first) = policies.iter().find(|p| p.id == id) {
+                    diagnostics.push(at(format!(
+                        "duplicate policy id `{id}`, first used at {}:{}:{}",
+                        first.file, first.line, first.column
+                    )));
+                    continue;
+                }
+                if let Err(e) = cedar.add(policy.new_id(PolicyId::new(&id))) {
+                    diagnostics.push(at(e.to_string()));
+                    continue;
+                }
+                policies.push(PolicyInfo {
+                    id: id.clone(),
+                    effect: match policy.effect() {
+                        cedar_policy::Effect::Permit => PolicyEffect::Permit,
+                        cedar_policy::Effect::Forbid => PolicyEffect::Forbid,
+                    },
+                    file: name.to_owned(),
+                    line: location.line,
+                    column: location.column,
+                });
+                origin.insert(id, source_index);
+            }
+        }
+
+        let validator = Validator::new(schema.cedar().clone());
+        let result = validator.validate(&cedar, ValidationMode::Strict);
+        let locate = |id: &PolicyId, e: &dyn miette::Diagnostic| {
+            let source = origin
+                .get(AsRef::<str>::as_ref(id))
+                .and_then(|&i| sources.get(i));
+            match source {
+                Some(s) => SourceDiagnostic::from_cedar(&s.name, &s.text, e),
+                None => SourceDiagnostic::from_cedar("<unknown>", "", e),
+            }
+        };
+        for e in result.validation_errors() {
+            diagnostics.extend(locate(e.policy_id(), e));
+        }
+        let warnings = result
+            .validation_warnings()
+            .flat_map(|w| locate(w.policy_id(), w))
+            .collect();
+
+        if diagnostics.is_empty() {
+            Ok(Self {
+                cedar,
+                policies,
+                warnings,
+            })
+        } else {
+            Err(Error::Policies { diagnostics })
+        }
+    }
+
+    /// The policies, in source order.
+    pub fn policies(&self) -> &[PolicyInfo] {
+        &self.policies
+    }
+
+    /// Validator warnings (e.g. confusable characters); they do not stop a set.
+    pub fn warnings(&self) -> &[SourceDiagnostic] {
+        &self.warnings
+    }
+
+    /// Number of policies.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// Whether there is no policy (so everything is denied).
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The Cedar policy set, with policies renamed to their Mandate ids.
+    pub fn cedar(&self) -> &cedar_policy::PolicySet {
+        &self.cedar
+    }
+}
+
+impl Default for PolicySet {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+/// `N` of the default id `policyN` Cedar gives the N-th policy of a file.
+fn default_index(id: &PolicyId) -> usize {
+    AsRef::<str>::as_ref(id)
+        .strip_prefix("policy")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
