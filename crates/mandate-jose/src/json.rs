@@ -8,6 +8,7 @@
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 /// Why a strict parse failed.
@@ -108,11 +109,17 @@ impl<'de> Visitor<'de> for StrictValue {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("{DUPLICATE_PREFIX}`{key}`")));
+            match out.entry(key) {
+                Entry::Occupied(e) => {
+                    return Err(de::Error::custom(format_args!(
+                        "{DUPLICATE_PREFIX}`{}`",
+                        e.key()
+                    )));
+                }
+                Entry::Vacant(e) => {
+                    e.insert(map.next_value_seed(StrictValue)?);
+                }
             }
-            let value = map.next_value_seed(StrictValue)?;
-            out.insert(key, value);
         }
         Ok(Value::Object(out))
     }

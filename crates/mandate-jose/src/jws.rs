@@ -250,6 +250,11 @@ impl<'a> UnverifiedJws<'a> {
         self.signing_input
     }
 
+    /// The decoded payload, NOT verified: for inspection and benchmarks only.
+    pub fn payload_unverified(&self) -> &[u8] {
+        &self.payload
+    }
+
     /// The decoded signature bytes.
     pub fn signature(&self) -> &[u8] {
         &self.signature

@@ -165,3 +165,35 @@ fn pem_keys_of_the_wrong_kind_are_refused() {
     assert!(SigningKey::from_pem(Algorithm::Rs256, &ec).is_err());
     assert!(SigningKey::from_pem(Algorithm::Es256, b"not pem").is_err());
 }
+
+#[test]
+fn every_rsa_algorithm_round_trips_with_the_kubernetes_key() {
+    for alg in [
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Ps256,
+    ] {
+        let k = key(alg, "rsa-private-key.pem", RSA_KID);
+        let keys = JwkSet::from_keys(vec![k.public_jwk().unwrap()]).unwrap();
+        assert_eq!(keys.keys()[0].algorithm(), alg);
+        let v = JwtVerifier::new(keys, &[alg], Validation::new(ISSUER, AUDIENCE));
+        let t = k.sign(Some("JWT"), &claims()).unwrap();
+        assert!(v.verify(&t, NOW).is_ok(), "{alg}");
+        // The same key published for another RSA algorithm refuses it.
+        let other = if alg == Algorithm::Rs256 {
+            Algorithm::Ps256
+        } else {
+            Algorithm::Rs256
+        };
+        let mut jwk = k.public_jwk().unwrap().to_json();
+        jwk["alg"] = other.name().into();
+        let keys =
+            JwkSet::from_keys(vec![Jwk::from_map(jwk.as_object().unwrap()).unwrap()]).unwrap();
+        let v = JwtVerifier::new(keys, &Algorithm::ALL, Validation::new(ISSUER, AUDIENCE));
+        assert!(matches!(
+            v.verify(&t, NOW),
+            Err(Error::Jws(JwsError::AlgMismatch { .. }))
+        ));
+    }
+}
