@@ -197,3 +197,27 @@ fn every_rsa_algorithm_round_trips_with_the_kubernetes_key() {
         ));
     }
 }
+
+#[test]
+fn pkcs8_pem_keys_sign_too() {
+    // PKCS#8 keys from the SPIFFE test data (the Kubernetes keys are PKCS#1
+    // and SEC1), and a PEM whose key follows a certificate.
+    for (alg, file) in [
+        (Algorithm::Rs256, "spiffe/x509svid/key-pkcs8-rsa.pem"),
+        (Algorithm::Es256, "spiffe/x509svid/key-pkcs8-ecdsa.pem"),
+        (Algorithm::Es256, "spiffe/x509svid/good-cert-and-key.pem"),
+    ] {
+        let k = SigningKey::from_pem(alg, &read(file))
+            .unwrap()
+            .with_kid("k");
+        let keys = JwkSet::from_keys(vec![k.public_jwk().unwrap()]).unwrap();
+        let v = JwtVerifier::new(keys, &[alg], Validation::new(ISSUER, AUDIENCE));
+        assert!(
+            v.verify(&k.sign(None, &claims()).unwrap(), NOW).is_ok(),
+            "{file}"
+        );
+    }
+    assert!(
+        SigningKey::from_pem(Algorithm::Es256, &read("spiffe/x509svid/corrupt-key.pem")).is_err()
+    );
+}
