@@ -1,1 +1,77 @@
-//! placeholder
+//! `mandate-server` is Mandate's HTTP face: health probes, the admin API
+//! under `/admin/v1` (with its OpenAPI document), and the mapping of domain
+//! errors to RFC 9457 problem responses. It owns routing, request ids,
+//! body limits, admin authentication and the auditing of refused requests;
+//! the use cases themselves live in `mandate-engine`.
+
+mod admin;
+mod extract;
+mod middleware;
+pub mod openapi;
+mod problem;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::routing::get;
+use mandate_engine::Engine;
+use tokio::net::TcpListener;
+
+pub use problem::ApiError;
+
+/// Largest request body the admin API accepts.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub engine: Engine,
+}
+
+/// The complete router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .nest("/admin/v1", admin::router(state.clone()))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::finish,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, ApiError> {
+    state
+        .engine
+        .store()
+        .ping()
+        .await
+        .map_err(|_| ApiError::unavailable("the database is not reachable"))?;
+    Ok("ready\n")
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found_route()
+}

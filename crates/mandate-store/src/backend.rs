@@ -205,7 +205,10 @@ macro_rules! backend {
                 .await;
                 match inserted {
                     Err(e) if unique_violation(&e) => {
-                        return Err(Error::Duplicate(format!("agent `{}`", agent.name)));
+                        return Err(Error::Duplicate {
+                            kind: "agent",
+                            id: agent.name.to_string(),
+                        });
                     }
                     other => {
                         other?;

@@ -35,8 +35,13 @@ pub enum Error {
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A row with the same unique key exists.
-    #[error("{0} already exists")]
-    Duplicate(String),
+    #[error("{kind} `{id}` already exists")]
+    Duplicate {
+        /// What kind of thing, e.g. `agent`.
+        kind: &'static str,
+        /// Its key.
+        id: String,
+    },
     /// The row changed between read and write (optimistic concurrency).
     #[error("{0} was changed concurrently")]
     Conflict(String),

@@ -125,7 +125,7 @@ async fn duplicate_names_are_refused_even_after_decommissioning(_db: TestDb, sto
         .create_agent(&again, ev("agent.registered", "agent/dup"), T0)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Duplicate(_)), "{err:?}");
+    assert!(matches!(err, Error::Duplicate { .. }), "{err:?}");
     // The failed insert left no audit event behind.
     let events = store
         .list_audit(&AuditFilter::default())
