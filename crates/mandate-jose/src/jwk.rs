@@ -431,19 +431,26 @@ pub struct JwkSet {
 }
 
 impl JwkSet {
-    /// Parses a JWKS document (`{"keys": [...]}`); every key must parse.
+    /// Parses a JWKS document (`{"keys": [...]}`).
+    ///
+    /// Entries whose `use` is present and is not `sig` (encryption keys some
+    /// issuers publish beside their signing keys) are skipped; every other
+    /// entry must parse, so an unknown key type or curve fails the whole set.
     pub fn from_json(bytes: &[u8]) -> Result<Self, KeyError> {
         let map = parse_object(bytes).map_err(key_json_error)?;
         let Some(Value::Array(entries)) = map.get("keys") else {
             return Err(KeyError::NoKeys);
         };
-        let keys = entries
-            .iter()
-            .map(|v| match v {
-                Value::Object(m) => Jwk::from_map(m),
-                _ => Err(KeyError::Json("key set entry is not an object".to_owned())),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut keys = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Value::Object(m) = entry else {
+                return Err(KeyError::Json("key set entry is not an object".to_owned()));
+            };
+            match m.get("use") {
+                Some(Value::String(u)) if u != "sig" => continue,
+                _ => keys.push(Jwk::from_map(m)?),
+            }
+        }
         Self::from_keys(keys)
     }
 

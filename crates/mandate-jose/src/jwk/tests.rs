@@ -145,3 +145,19 @@ fn to_json_round_trips() {
         assert_eq!(back.key_use(), Some("sig"));
     }
 }
+
+#[test]
+fn encryption_keys_in_a_set_are_skipped_but_unknown_types_fail_it() {
+    let sig = crate::jws::SigningKey::generate(Algorithm::Es256).unwrap();
+    let good = sig.public_jwk().unwrap().to_json();
+    let enc = serde_json::json!({"kty":"RSA","use":"enc","alg":"RSA-OAEP","kid":"e","n":"AQAB","e":"AQAB"});
+    let doc = serde_json::to_vec(&serde_json::json!({"keys":[good, enc]})).unwrap();
+    let set = JwkSet::from_json(&doc).unwrap();
+    assert_eq!(set.len(), 1);
+    let okp = serde_json::json!({"kty":"OKP","crv":"Ed448","kid":"x","x":"AA"});
+    let doc = serde_json::to_vec(&serde_json::json!({"keys":[good, okp]})).unwrap();
+    assert_eq!(
+        JwkSet::from_json(&doc).unwrap_err(),
+        KeyError::UnsupportedCurve("Ed448".into())
+    );
+}
