@@ -1,1 +1,13 @@
+//! End-to-end tests of the `mandate` binary: the server started as a user
+//! would start it, driven by the CLI, on SQLite and on PostgreSQL.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod harness;
+mod quickstart;
+mod startup;
