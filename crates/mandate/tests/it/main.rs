@@ -1,12 +1,7 @@
 //! End-to-end tests of the `mandate` binary: the server started as a user
 //! would start it, driven by the CLI, on SQLite and on PostgreSQL.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod harness;
 mod quickstart;
