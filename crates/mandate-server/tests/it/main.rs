@@ -1,1 +1,7 @@
+//! HTTP tests of the admin API over real loopback connections.
 
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod bad_input;
+mod openapi;
+mod support;
