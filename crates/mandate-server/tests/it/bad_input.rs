@@ -6,6 +6,15 @@ use serde_json::Value;
 
 use crate::support::{Running, start};
 
+/// What a bad request looks like and what it must get back.
+type Case = (
+    &'static str,
+    u16,
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+);
+
 async fn send(
     r: &Running,
     method: reqwest::Method,
@@ -48,7 +57,7 @@ async fn malformed_oversized_and_unknown_input_is_a_4xx_problem_and_audited() {
     let r = start().await;
     let post = reqwest::Method::POST;
     let json = Some("application/json");
-    let cases: Vec<(&str, u16, &str, Option<&str>, Vec<u8>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "malformed json",
             400,

@@ -1,6 +1,6 @@
 //! HTTP tests of the admin API over real loopback connections.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 mod bad_input;
 mod openapi;
