@@ -9,7 +9,8 @@
 //!        env: prod, trust_provider: k8s-prod}
 //!   resources:
 //!     - {id: github, kind: mcp, owner: ann@example.com, sensitivity: internal}
-//! defaults:                          # merged under every case's request
+//! defaults:                          # request fields for cases that omit them;
+//!                                    # `context` merges key by key
 //!   context: {env: prod, time: "2026-11-16T10:00:00Z"}
 //! cases:
 //!   - name: allowed at ten on a Monday
@@ -49,7 +50,7 @@ pub struct CaseFile {
 pub struct Case {
     /// What the case shows.
     pub name: String,
-    /// The request, defaults merged in.
+    /// The request, with the file's defaults filled in.
     pub request: Request,
     /// The expected effect.
     pub expect: Effect,
@@ -101,7 +102,7 @@ impl CaseFile {
         let mut cases = Vec::with_capacity(raw.cases.len());
         for (i, c) in raw.cases.into_iter().enumerate() {
             let mut request = raw.defaults.clone().unwrap_or(Value::Null);
-            merge(&mut request, c.request);
+            overlay(&mut request, c.request);
             let request = serde_json::from_value(request)
                 .map_err(|e| invalid(format!("case {} `{}`: {e}", i + 1, c.name)))?;
             cases.push(Case {
@@ -175,6 +176,24 @@ pub fn run_file(path: impl AsRef<Path>) -> Result<Report, Error> {
     let policies = PolicySet::compile(&schema, &file.policy_sources()?)?;
     let engine = file.engine(&schema, policies)?;
     Ok(file.run(&engine))
+}
+
+/// Overlays a case's request on the defaults: each field the case gives replaces the
+/// default's, except `context`, which merges key by key (recursively).
+fn overlay(defaults: &mut Value, case: Value) {
+    match (defaults, case) {
+        (Value::Object(defaults), Value::Object(case)) => {
+            for (key, value) in case {
+                match (key.as_str(), defaults.get_mut(&key)) {
+                    ("context", Some(slot)) => merge(slot, value),
+                    _ => {
+                        defaults.insert(key, value);
+                    }
+                }
+            }
+        }
+        (defaults, case) => *defaults = case,
+    }
 }
 
 /// Overlays `top` on `base`: objects merge key by key, anything else replaces.
@@ -286,6 +305,20 @@ cases:
         assert_eq!(ctx.env, "prod");
         assert_eq!(ctx.risk.value(), 80);
         assert_eq!(ctx.args.len(), 2, "args merged key by key");
+    }
+
+    #[test]
+    fn entity_references_replace_defaults() {
+        let yaml = r#"
+defaults: {principal: {agent: x}, action: "token:issue", resource: {resource: r}}
+cases:
+  - {name: c, request: {principal: {user: u}}, expect: deny}
+"#;
+        let file = CaseFile::parse("c.yaml", yaml).unwrap();
+        assert_eq!(
+            file.cases[0].request.principal,
+            crate::EntityRef::User("u".into())
+        );
     }
 
     #[test]

@@ -111,41 +111,59 @@ impl Engine {
     /// (wrong principal type for the action, a tool argument of the wrong type, ...)
     /// is denied with an error.
     pub fn evaluate(&self, request: &Request) -> Decision {
-        let cedar = match cedar_request(&self.schema, request) {
+        let principal = self.schema.uid(&request.principal);
+        let resource = self.schema.uid(&request.resource);
+        let cedar = match cedar_request(&self.schema, request, &principal, &resource) {
             Ok(r) => r,
             Err(e) => return Decision::refused(e),
         };
-        let response =
-            self.authorizer
-                .is_authorized(&cedar, self.policies.cedar(), self.entities.cedar());
-        let diagnostics = response.diagnostics();
-        let mut errors = Vec::new();
+
+        // Cedar runs once per non-empty bucket of candidate policies; the buckets are
+        // disjoint and together hold every policy whose scope can match.
+        let mut permits: Vec<String> = Vec::new();
+        let mut forbids: Vec<String> = Vec::new();
         let mut erred: Vec<String> = Vec::new();
-        for e in diagnostics.errors() {
-            errors.push(e.to_string());
-            match e {
-                AuthorizationError::PolicyEvaluationError(e) => {
-                    erred.push(id_string(e.policy_id()));
+        let mut errors: Vec<String> = Vec::new();
+        let candidates = self
+            .policies
+            .index()
+            .candidates(&principal, request.action, &resource);
+        for set in candidates {
+            let response = self
+                .authorizer
+                .is_authorized(&cedar, set, self.entities.cedar());
+            let diagnostics = response.diagnostics();
+            for e in diagnostics.errors() {
+                errors.push(e.to_string());
+                match e {
+                    AuthorizationError::PolicyEvaluationError(e) => {
+                        erred.push(id_string(e.policy_id()));
+                    }
                 }
             }
+            // Cedar's reasons are the satisfied permits on allow and the satisfied
+            // forbids on deny (where satisfied permits no longer matter).
+            let reasons = diagnostics.reason().map(id_string);
+            match response.decision() {
+                cedar_policy::Decision::Allow => permits.extend(reasons),
+                cedar_policy::Decision::Deny => forbids.extend(reasons),
+            }
         }
-        let matched = diagnostics.reason().map(id_string);
-        let allowed = response.decision() == cedar_policy::Decision::Allow;
-        let mut determining: Vec<String> = if !errors.is_empty() {
-            // Cedar's reasons on allow are permits; on deny they are forbids.
-            let forbids: Vec<String> = if allowed { vec![] } else { matched.collect() };
-            erred.into_iter().chain(forbids).collect()
+
+        let (effect, mut determining) = if !errors.is_empty() {
+            erred.extend(forbids);
+            (Effect::Deny, erred)
+        } else if !forbids.is_empty() {
+            (Effect::Deny, forbids)
+        } else if !permits.is_empty() {
+            (Effect::Allow, permits)
         } else {
-            matched.collect()
+            (Effect::Deny, Vec::new())
         };
         determining.sort_unstable();
         determining.dedup();
         Decision {
-            effect: if allowed && errors.is_empty() {
-                Effect::Allow
-            } else {
-                Effect::Deny
-            },
+            effect,
             determining_policies: determining,
             errors,
         }

@@ -39,9 +39,11 @@ mod convert;
 mod engine;
 mod entities;
 mod error;
+mod index;
 mod policies;
 mod request;
 mod schema;
+mod shape;
 
 pub use engine::{Decision, Effect, Engine};
 pub use entities::{AgentEntity, Entities, EntityData, ResourceEntity, ToolEntity, UserEntity};

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use cedar_policy::{PolicyId, ValidationMode, Validator};
+use cedar_policy::{PolicyId, ValidationMode, ValidationWarning, Validator};
 use serde::Serialize;
 
+use crate::index::Index;
 use crate::{Error, Schema, SourceDiagnostic};
 
 /// The text of one policy file and the name it goes by in ids and diagnostics.
@@ -64,10 +65,12 @@ pub struct PolicyInfo {
 }
 
 /// A compiled policy set: every policy parsed, given a unique id and validated
-/// against the schema in strict mode. Cheap to share; evaluation only reads it.
-#[derive(Debug, Clone)]
+/// against the schema in strict mode (a policy that can never apply is an error too).
+/// Cheap to share; evaluation only reads it.
+#[derive(Clone)]
 pub struct PolicySet {
     cedar: cedar_policy::PolicySet,
+    index: Index,
     policies: Vec<PolicyInfo>,
     warnings: Vec<SourceDiagnostic>,
 }
@@ -77,6 +80,7 @@ impl PolicySet {
     pub fn empty() -> Self {
         Self {
             cedar: cedar_policy::PolicySet::new(),
+            index: Index::default(),
             policies: Vec::new(),
             warnings: Vec::new(),
         }
@@ -181,20 +185,28 @@ impl PolicySet {
         for e in result.validation_errors() {
             diagnostics.extend(locate(e.policy_id(), e));
         }
-        let warnings = result
+        // A policy that can never apply is a mistake, and a silent hole when it is a
+        // `forbid` (e.g. one testing a tool argument the schema does not declare).
+        let (impossible, warnings): (Vec<_>, Vec<_>) = result
             .validation_warnings()
+            .partition(|w| matches!(w, ValidationWarning::ImpossiblePolicy(_)));
+        for w in impossible {
+            diagnostics.extend(locate(w.policy_id(), w));
+        }
+        let warnings = warnings
+            .into_iter()
             .flat_map(|w| locate(w.policy_id(), w))
             .collect();
 
-        if diagnostics.is_empty() {
-            Ok(Self {
-                cedar,
-                policies,
-                warnings,
-            })
-        } else {
-            Err(Error::Policies { diagnostics })
+        if !diagnostics.is_empty() {
+            return Err(Error::Policies { diagnostics });
         }
+        Ok(Self {
+            index: Index::build(schema, &cedar)?,
+            cedar,
+            policies,
+            warnings,
+        })
     }
 
     /// The policies, in source order.
@@ -220,6 +232,19 @@ impl PolicySet {
     /// The Cedar policy set, with policies renamed to their Mandate ids.
     pub fn cedar(&self) -> &cedar_policy::PolicySet {
         &self.cedar
+    }
+
+    pub(crate) fn index(&self) -> &Index {
+        &self.index
+    }
+}
+
+impl std::fmt::Debug for PolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySet")
+            .field("policies", &self.policies)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
     }
 }
 

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{EntityId, EntityTypeName, EntityUid, SchemaFragment};
-use serde_json::Value;
 
+use crate::shape::{self, OpenRecords};
 use crate::{Action, Error, SourceDiagnostic};
 
 /// The text of `policy/mandate.cedarschema`, the schema Mandate ships.
@@ -28,6 +28,11 @@ struct Inner {
     actions: Vec<EntityUid>,
     /// Declared attributes of the open records, indexed by [`Action::index`].
     open: Vec<OpenRecords>,
+    /// The action groups each action is in, transitively, indexed by [`Action::index`].
+    groups: Vec<HashSet<EntityUid>>,
+    /// The principal and resource types each action applies to, indexed by
+    /// [`Action::index`].
+    applies_to: Vec<(Vec<EntityTypeName>, Vec<EntityTypeName>)>,
 }
 
 /// The entity type names of the namespace, resolved once.
@@ -38,15 +43,6 @@ pub(crate) struct Types {
     pub(crate) resource: EntityTypeName,
     pub(crate) tool: EntityTypeName,
     pub(crate) control_plane: EntityTypeName,
-}
-
-/// Attribute names the schema declares for the free-form maps of one action's
-/// context: `context.args` (type `ToolArgs`) and `context.attestation.claims`
-/// (type `Claims`). Undeclared keys are dropped before evaluation.
-#[derive(Debug, Default)]
-pub(crate) struct OpenRecords {
-    pub(crate) args: HashSet<String>,
-    pub(crate) claims: HashSet<String>,
 }
 
 impl Schema {
@@ -104,16 +100,53 @@ impl Schema {
             if !declared_actions.contains(&uid) {
                 return Err(missing(format!("action `{}`", action.as_str())));
             }
+            let records = shape::open_records(&json, action.as_str()).map_err(|e| {
+                missing(format!(
+                    "a usable context for action `{}`: {e}",
+                    action.as_str()
+                ))
+            })?;
             actions.push(uid);
-            open.push(open_records(&json, action.as_str()));
+            open.push(records);
         }
 
-        Ok(Self(Arc::new(Inner {
+        let action_entities = cedar.action_entities().map_err(|e| schema_error(&e))?;
+        let groups = actions
+            .iter()
+            .map(|uid| {
+                action_entities
+                    .ancestors(uid)
+                    .map(|a| a.cloned().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+
+        let applies_to = actions
+            .iter()
+            .map(|uid| {
+                let principals = cedar.principals_for_action(uid).into_iter().flatten();
+                let resources = cedar.resources_for_action(uid).into_iter().flatten();
+                (principals.cloned().collect(), resources.cloned().collect())
+            })
+            .collect();
+
+        let schema = Self(Arc::new(Inner {
             cedar,
             types,
             actions,
             open,
-        })))
+            groups,
+            applies_to,
+        }));
+        for action in Action::ALL {
+            crate::convert::check_context_shape(&schema, action).map_err(|e| {
+                missing(format!(
+                    "the context mandate-policy builds for action `{}`: {e}",
+                    action.as_str()
+                ))
+            })?;
+        }
+        Ok(schema)
     }
 
     /// The Cedar schema.
@@ -128,6 +161,18 @@ impl Schema {
     pub(crate) fn action_uid(&self, action: Action) -> &EntityUid {
         // INVARIANT (one-uid-per-action): `parse` pushed one uid per `Action::ALL` entry.
         &self.0.actions[action.index()]
+    }
+
+    pub(crate) fn action_groups(&self, action: Action) -> &HashSet<EntityUid> {
+        // INVARIANT (one-uid-per-action): as above.
+        &self.0.groups[action.index()]
+    }
+
+    /// The principal and resource types `action` applies to.
+    pub(crate) fn applies_to(&self, action: Action) -> (&[EntityTypeName], &[EntityTypeName]) {
+        // INVARIANT (one-uid-per-action): as above.
+        let (p, r) = &self.0.applies_to[action.index()];
+        (p, r)
     }
 
     pub(crate) fn open_records(&self, action: Action) -> &OpenRecords {
@@ -161,48 +206,6 @@ impl std::fmt::Debug for Schema {
     }
 }
 
-/// Reads the declared attributes of `args` and `attestation.claims` in the context
-/// of `action` from the schema's JSON form. Anything not found declares nothing.
-fn open_records(json: &Value, action: &str) -> OpenRecords {
-    let ns = &json["Mandate"];
-    let context = resolve(ns, &ns["actions"][action]["appliesTo"]["context"]);
-    OpenRecords {
-        args: attrs(attr(ns, context, "args")),
-        claims: attrs(attr(ns, attr(ns, context, "attestation"), "claims")),
-    }
-}
-
-/// The attribute names of a record type.
-fn attrs(record: Option<&Value>) -> HashSet<String> {
-    record
-        .and_then(|r| r["attributes"].as_object())
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-/// The type of attribute `name` of a record type, resolved to a record.
-fn attr<'a>(ns: &'a Value, record: Option<&'a Value>, name: &str) -> Option<&'a Value> {
-    record.and_then(|r| resolve(ns, &r["attributes"][name]))
-}
-
-/// Follows common-type references until a record type; `None` for anything else.
-fn resolve<'a>(ns: &'a Value, ty: &'a Value) -> Option<&'a Value> {
-    let mut ty = ty;
-    // Common types cannot be recursive, so a chain is at most as long as their count.
-    for _ in 0..=ns["commonTypes"]
-        .as_object()
-        .map_or(0, serde_json::Map::len)
-    {
-        let name = match ty["type"].as_str()? {
-            "Record" => return Some(ty),
-            "EntityOrCommon" => ty["name"].as_str()?,
-            other => other,
-        };
-        ty = ns["commonTypes"].get(name.trim_start_matches("Mandate::"))?;
-    }
-    None
-}
-
 #[cfg(test)]
 #[expect(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 mod tests {
@@ -212,9 +215,12 @@ mod tests {
     fn shipped_schema_parses_and_declares_open_records() {
         let s = Schema::mandate().unwrap();
         let open = s.open_records(Action::McpToolsCall);
-        assert!(open.args.contains("repo"));
-        assert!(open.claims.contains("namespace"));
-        assert!(!open.args.contains("nonsense"));
+        assert!(open.args.declares("repo"));
+        assert!(open.claims.declares("namespace"));
+        assert!(!open.args.declares("nonsense"));
+        let admin: EntityUid = r#"Mandate::Action::"admin""#.parse().unwrap();
+        assert!(s.action_groups(Action::AdminWrite).contains(&admin));
+        assert!(s.action_groups(Action::TokenIssue).is_empty());
     }
 
     #[test]
