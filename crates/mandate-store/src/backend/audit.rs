@@ -1,0 +1,232 @@
+//! The hash-chained audit log.
+
+use mandate_core::clock::{from_unix_millis, unix_millis};
+use mandate_core::{AuditDraft, AuditEvent, Outcome};
+use sqlx::{QueryBuilder, Row, Transaction};
+use time::OffsetDateTime;
+
+use super::{chain_hash, corrupt};
+use crate::types::clamp_limit;
+use crate::{AuditFilter, ChainReport, Page, Result};
+
+const VERIFY_BATCH: i64 = 1000;
+
+macro_rules! audit_columns {
+    () => {
+        "seq, time_ms, event_type, actor, target, outcome, detail, prev_hash, hash"
+    };
+}
+
+macro_rules! imp {
+    ($store:ty, $db:ty, $row:ty, $lock_head:expr, $collate:expr) => {
+        impl $store {
+            /// Appends `draft` to the chain inside `tx`, holding the head row.
+            pub(crate) async fn append_in(
+                tx: &mut Transaction<'static, $db>,
+                draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<AuditEvent> {
+                let head = sqlx::query($lock_head).fetch_one(&mut **tx).await?;
+                let prev_seq: i64 = head.try_get("seq")?;
+                let prev_hash: String = head.try_get("hash")?;
+                let seq = prev_seq + 1;
+                let time = from_unix_millis(unix_millis(at));
+                let canonical = AuditEvent::canonical_bytes(
+                    seq,
+                    time,
+                    &draft.event_type,
+                    draft.actor.as_deref(),
+                    draft.target.as_deref(),
+                    draft.outcome,
+                    &draft.detail,
+                );
+                let hash = chain_hash(&prev_hash, &canonical);
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, time_ms, event_type, actor, target, outcome, \
+                     detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(seq)
+                .bind(unix_millis(time))
+                .bind(&draft.event_type)
+                .bind(draft.actor.as_deref())
+                .bind(draft.target.as_deref())
+                .bind(draft.outcome.as_str())
+                .bind(draft.detail.to_string())
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(&hash)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(AuditEvent {
+                    seq,
+                    time,
+                    event_type: draft.event_type,
+                    actor: draft.actor,
+                    target: draft.target,
+                    outcome: draft.outcome,
+                    detail: draft.detail,
+                    prev_hash,
+                    hash,
+                })
+            }
+
+            pub(crate) async fn append_audit(
+                &self,
+                draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<AuditEvent> {
+                let mut tx = self.write.begin().await?;
+                let ev = Self::append_in(&mut tx, draft, at).await?;
+                tx.commit().await?;
+                Ok(ev)
+            }
+
+            fn event_from_row(row: &$row) -> Result<AuditEvent> {
+                let detail: String = row.try_get("detail")?;
+                let outcome: String = row.try_get("outcome")?;
+                Ok(AuditEvent {
+                    seq: row.try_get("seq")?,
+                    time: from_unix_millis(row.try_get("time_ms")?),
+                    event_type: row.try_get("event_type")?,
+                    actor: row.try_get("actor")?,
+                    target: row.try_get("target")?,
+                    outcome: Outcome::parse(&outcome)
+                        .ok_or_else(|| corrupt("audit_events.outcome", &outcome))?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| corrupt("audit_events.detail", e))?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            }
+
+            pub(crate) async fn list_audit(&self, f: &AuditFilter) -> Result<Page<AuditEvent>> {
+                let limit = clamp_limit(f.limit);
+                let mut qb = QueryBuilder::<$db>::new(concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit_events WHERE 1 = 1"
+                ));
+                if let Some(t) = &f.event_type {
+                    qb.push(" AND event_type = ").push_bind(t.clone());
+                }
+                if let Some(t) = &f.target {
+                    qb.push(" AND target = ").push_bind(t.clone());
+                }
+                if let Some(since) = f.since {
+                    qb.push(" AND time_ms >= ").push_bind(unix_millis(since));
+                }
+                if let Some(after) = f.after_seq {
+                    qb.push(" AND seq > ").push_bind(after);
+                }
+                qb.push(" ORDER BY seq LIMIT ")
+                    .push_bind(i64::from(limit) + 1);
+                let rows = qb.build().fetch_all(&self.read).await?;
+                let mut items = rows
+                    .iter()
+                    .map(Self::event_from_row)
+                    .collect::<Result<Vec<_>>>()?;
+                let next_cursor = if items.len() > limit as usize {
+                    items.truncate(limit as usize);
+                    items.last().map(|e| e.seq.to_string())
+                } else {
+                    None
+                };
+                Ok(Page { items, next_cursor })
+            }
+
+            pub(crate) async fn verify_audit_chain(&self) -> Result<ChainReport> {
+                let sql = concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+                );
+                let mut last_seq = 0i64;
+                let mut last_hash = mandate_core::audit::GENESIS_HASH.to_owned();
+                loop {
+                    let rows = sqlx::query(sql)
+                        .bind(last_seq)
+                        .bind(VERIFY_BATCH)
+                        .fetch_all(&self.read)
+                        .await?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for row in &rows {
+                        let seq: i64 = row.try_get("seq")?;
+                        let ev = match Self::event_from_row(row) {
+                            Ok(ev) => ev,
+                            Err(e) => {
+                                return Ok(ChainReport::Broken {
+                                    seq,
+                                    reason: e.to_string(),
+                                });
+                            }
+                        };
+                        if ev.seq != last_seq + 1 {
+                            return Ok(ChainReport::Broken {
+                                seq: last_seq + 1,
+                                reason: format!("event missing (next stored seq is {})", ev.seq),
+                            });
+                        }
+                        if ev.prev_hash != last_hash {
+                            return Ok(ChainReport::Broken {
+                                seq: ev.seq,
+                                reason: "prev_hash does not match the previous event's hash".into(),
+                            });
+                        }
+                        let expected = chain_hash(&last_hash, &ev.own_canonical_bytes());
+                        if ev.hash != expected {
+                            return Ok(ChainReport::Broken {
+                                seq: ev.seq,
+                                reason: "hash does not match the event's contents".into(),
+                            });
+                        }
+                        last_seq = ev.seq;
+                        last_hash = ev.hash;
+                    }
+                }
+                let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&self.read)
+                    .await?;
+                let head_seq: i64 = head.try_get("seq")?;
+                let head_hash: String = head.try_get("hash")?;
+                if head_seq != last_seq || head_hash != last_hash {
+                    return Ok(ChainReport::Broken {
+                        seq: last_seq + 1,
+                        reason: format!(
+                            "chain ends at seq {last_seq} but the recorded head is seq {head_seq}"
+                        ),
+                    });
+                }
+                Ok(ChainReport::Intact {
+                    count: last_seq,
+                    head: last_hash,
+                })
+            }
+        }
+    };
+}
+both_backends!(imp);
+
+impl crate::Store {
+    /// Appends an event that goes with no other change (a rejected request,
+    /// an attestation outcome).
+    pub async fn append_audit(&self, event: AuditDraft, at: OffsetDateTime) -> Result<AuditEvent> {
+        dispatch!(self, s => s.append_audit(event, at).await)
+    }
+
+    /// Events matching `filter`, in chain order, one page.
+    pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Page<AuditEvent>> {
+        dispatch!(self, s => s.list_audit(filter).await)
+    }
+
+    /// Recomputes the whole chain and compares it with the stored hashes and
+    /// the head.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+        dispatch!(self, s => s.verify_audit_chain().await)
+    }
+}

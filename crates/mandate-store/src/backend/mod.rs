@@ -1,0 +1,141 @@
+//! The two backends. Every aggregate module (`agents`, `admin_tokens`,
+//! `audit`, `meta`) writes its queries once, in a local macro that
+//! [`both_backends!`] instantiates for SQLite and for PostgreSQL, so the two
+//! cannot drift apart. What differs between them (pool set-up, how the audit
+//! chain head is locked, collation for ordering names) is stated here.
+
+/// Instantiates `$m!` for both backends with their differences:
+/// `$store, $db, $row, lock_head, collate`.
+macro_rules! both_backends {
+    ($m:ident) => {
+        $m!(
+            $crate::backend::SqliteStore,
+            sqlx::Sqlite,
+            sqlx::sqlite::SqliteRow,
+            "SELECT seq, hash FROM audit_head WHERE id = 1",
+            ""
+        );
+        $m!(
+            $crate::backend::PgStore,
+            sqlx::Postgres,
+            sqlx::postgres::PgRow,
+            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+            " COLLATE \"C\""
+        );
+    };
+}
+
+use std::path::Path;
+use std::time::Duration;
+
+use mandate_core::clock::from_unix_millis;
+use mandate_jose::digest::{hex, sha256};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Postgres, Sqlite};
+use time::OffsetDateTime;
+
+use crate::{Error, Result};
+
+mod admin_tokens;
+mod agents;
+mod audit;
+mod meta;
+
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("{what}: {e}"))
+}
+
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn opt_time(ms: Option<i64>) -> Option<OffsetDateTime> {
+    ms.map(from_unix_millis)
+}
+
+/// Hash of an event given its predecessor's hash (as its 64 hex characters).
+pub(crate) fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
+    hex(&sha256(&[prev_hash.as_bytes(), canonical]))
+}
+
+pub(crate) fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// The embedded backend: one SQLite file in WAL mode. All writes go through a
+/// single connection (SQLite has one writer anyway), which also serialises
+/// audit appends; reads use a pool of read-only connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) write: Pool<Sqlite>,
+    pub(crate) read: Pool<Sqlite>,
+}
+
+/// The PostgreSQL backend. Audit appends lock the chain head row
+/// (`FOR UPDATE`) so concurrent writers, also on other replicas, keep one
+/// linear chain.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pub(crate) write: Pool<Postgres>,
+    pub(crate) read: Pool<Postgres>,
+}
+
+macro_rules! imp {
+    ($store:ty, $db:ty, $row:ty, $lock_head:expr, $collate:expr) => {
+        impl $store {
+            pub(crate) async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            pub(crate) async fn close(&self) {
+                self.write.close().await;
+                self.read.close().await;
+            }
+        }
+    };
+}
+both_backends!(imp);
+
+impl SqliteStore {
+    pub(crate) async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Self { write, read })
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self {
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+}
