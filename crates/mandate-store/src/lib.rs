@@ -24,6 +24,7 @@ mod url;
 
 pub use types::{
     AdminTokenRecord, AgentFilter, AuditFilter, ChainReport, DEFAULT_PAGE, MAX_PAGE, Page,
+    PolicyVersionRecord,
 };
 pub use url::DatabaseUrl;
 

@@ -94,3 +94,20 @@ pub(crate) fn clamp_limit(limit: u32) -> u32 {
         limit.min(MAX_PAGE)
     }
 }
+
+/// A stored policy version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersionRecord {
+    /// Version number, from 1.
+    pub version: i64,
+    /// JSON array of `{"name": ..., "text": ...}` sources (empty in listings).
+    pub sources: String,
+    /// Why it was pushed.
+    pub message: String,
+    /// The admin token that pushed it.
+    pub author: Option<String>,
+    /// Hex SHA-256 of `sources`.
+    pub digest: String,
+    /// When it was pushed.
+    pub created_at: OffsetDateTime,
+}

@@ -41,6 +41,7 @@ mod admin_tokens;
 mod agents;
 mod audit;
 mod meta;
+mod policies;
 
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Corrupt(format!("{what}: {e}"))

@@ -34,6 +34,7 @@ conformance!(
     bootstrap_happens_once,
     meta_keeps_the_first_value,
     data_survives_reopening,
+    policy_versions_push_list_and_roll_back,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -455,4 +456,68 @@ impl Raw {
             c.close().await.unwrap();
         }
     }
+}
+
+async fn policy_versions_push_list_and_roll_back(_db: TestDb, store: Store) {
+    use mandate_store::PolicyVersionRecord;
+    assert_eq!(store.active_policy_version().await.unwrap(), None);
+    let rec = |msg: &str| PolicyVersionRecord {
+        version: 0,
+        sources: r#"[{"name":"a.cedar","text":"permit(principal,action,resource);"}]"#.into(),
+        message: msg.into(),
+        author: Some("tok".into()),
+        digest: "ab".repeat(32),
+        created_at: T0,
+    };
+    let (v1, e1) = store
+        .push_policy_version(
+            &rec("first"),
+            |v| ev("policy.activated", &format!("policy/{v}")),
+            T0,
+        )
+        .await
+        .unwrap();
+    let (v2, _) = store
+        .push_policy_version(
+            &rec("second"),
+            |v| ev("policy.activated", &format!("policy/{v}")),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!((v1, v2), (1, 2));
+    assert_eq!(e1.target.as_deref(), Some("policy/1"));
+    assert_eq!(store.active_policy_version().await.unwrap(), Some(2));
+    let listed = store.list_policy_versions().await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.version).collect::<Vec<_>>(), [2, 1]);
+    assert!(
+        listed[0].sources.is_empty(),
+        "listings leave the sources out"
+    );
+    let one = store.policy_version(1).await.unwrap().unwrap();
+    assert_eq!(one.message, "first");
+    assert!(one.sources.contains("permit"));
+    assert!(
+        store
+            .activate_policy_version(1, ev("policy.activated", "policy/1"), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.active_policy_version().await.unwrap(), Some(1));
+    assert!(
+        !store
+            .activate_policy_version(9, ev("policy.activated", "policy/9"), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.active_policy_version().await.unwrap(), Some(1));
+    assert_eq!(
+        store
+            .list_audit(&AuditFilter::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
 }
