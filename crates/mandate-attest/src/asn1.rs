@@ -81,3 +81,45 @@ pub(crate) fn to_der(any: &Any) -> Result<Vec<u8>, Asn1Error> {
 pub(crate) fn as_set(any: &Any) -> Result<Vec<u8>, Asn1Error> {
     Ok(Any::new(Tag::Set, any.value())?.to_der()?)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indefinite_constructed_octet_strings_are_reassembled() {
+        let ber = [
+            0x24, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0x00, 0x00,
+        ];
+        assert_eq!(octet_string(&ber).unwrap(), b"abc");
+        assert_eq!(octet_string(&[0x04, 0x01, b'x']).unwrap(), b"x");
+        assert!(octet_string(&[0x04, 0x01, b'x', 0x00]).is_err());
+    }
+
+    #[test]
+    fn indefinite_sequences_read_as_their_elements() {
+        // SEQUENCE (indefinite) { INTEGER 1, [0] (indefinite) { NULL } }
+        let ber = [
+            0x30, 0x80, 0x02, 0x01, 0x01, 0xa0, 0x80, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let top = single(&ber).unwrap();
+        let kids = children(&top, Tag::Sequence, "top").unwrap();
+        assert_eq!(kids.len(), 2);
+        assert!(is_context(kids[1].tag(), 0));
+        assert_eq!(elements(kids[1].value()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn single_refuses_trailing_elements_and_truncation() {
+        assert!(single(&[0x05, 0x00, 0x05, 0x00]).is_err());
+        assert!(single(&[0x30, 0x80, 0x05, 0x00]).is_err());
+        assert!(single(&[]).is_err());
+    }
+
+    #[test]
+    fn signed_attributes_are_re_tagged_as_a_set() {
+        let implicit = single(&[0xa0, 0x02, 0x05, 0x00]).unwrap();
+        assert_eq!(as_set(&implicit).unwrap(), [0x31, 0x02, 0x05, 0x00]);
+    }
+}
