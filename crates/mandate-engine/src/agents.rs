@@ -88,6 +88,7 @@ impl Engine {
                 "owner": agent.owner.as_str(),
             }));
         self.store.create_agent(&agent, draft, now).await?;
+        self.inventory_changed().await;
         Ok(agent)
     }
 
@@ -159,6 +160,7 @@ impl Engine {
         self.store
             .update_agent(&next, current.updated_at, draft, now)
             .await?;
+        self.inventory_changed().await;
         Ok(next)
     }
 
@@ -190,6 +192,18 @@ impl Engine {
         self.store
             .update_agent(&next, current.updated_at, draft, now)
             .await?;
+        self.inventory_changed().await;
         Ok(next)
+    }
+}
+
+impl Engine {
+    /// Rebuilds the policy entities after an inventory change. The change is
+    /// committed already; a failure here is logged and the periodic refresh
+    /// retries.
+    async fn inventory_changed(&self) {
+        if let Err(e) = self.reload_policy().await {
+            tracing::warn!(error = %e, "cannot rebuild policy entities after an inventory change");
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 mod admin_token;
 mod agents;
+mod policy;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 
 pub use admin_token::{AdminToken, IssuedAdminToken, TOKEN_PREFIX};
 pub use agents::{AgentPatch, NewAgent};
+pub use policy::{PolicyFile, PolicyVersion, agent_entity};
 
 /// Errors of the use cases. Each variant says what went wrong in domain
 /// terms; the server decides the HTTP status.
@@ -52,6 +54,9 @@ pub enum Error {
     /// The caller is not authenticated.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// Policy files that do not compile or validate; nothing was stored.
+    #[error("invalid policies: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidPolicy(Vec<mandate_policy::SourceDiagnostic>),
     /// The system failed in a way the caller cannot fix (no randomness).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -112,16 +117,21 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    policy: Arc<policy::PolicyCache>,
 }
 
 impl Engine {
-    /// An engine over `store`, reading time from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
-        Self {
+    /// An engine over `store`, reading time from `clock`. Loads the active
+    /// policy set and the inventory into memory before returning.
+    pub async fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Result<Self> {
+        let engine = Self {
             store,
             clock,
             config,
-        }
+            policy: Arc::new(policy::PolicyCache::new()?),
+        };
+        engine.reload_policy().await?;
+        Ok(engine)
     }
 
     /// The underlying store (for health checks).

@@ -1,8 +1,14 @@
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::sync::Arc;
 
 use mandate_core::{AgentKind, AgentStatus, StatusChange};
+use mandate_policy::EntityData;
 use mandate_store::AuditFilter;
 use mandate_testkit::{FakeClock, TestDb};
 use time::macros::datetime;
@@ -17,7 +23,11 @@ async fn engine() -> (TestDb, Engine, Arc<FakeClock>) {
         trust_domain: "mandate.local".parse().unwrap(),
         review_period: time::Duration::days(90),
     };
-    (db, Engine::new(store, clock.clone(), cfg), clock)
+    (
+        db,
+        Engine::new(store, clock.clone(), cfg).await.unwrap(),
+        clock,
+    )
 }
 
 fn new_agent(name: &str) -> NewAgent {
@@ -172,4 +182,151 @@ async fn agent_life_cycle_is_audited_and_decommissioning_is_final() {
             "agent.decommissioned"
         ]
     );
+}
+
+fn file(name: &str, text: &str) -> PolicyFile {
+    PolicyFile {
+        name: name.into(),
+        text: text.into(),
+    }
+}
+
+const PERMIT_ACTIVE: &str = r#"@id("active-may-issue")
+permit (principal is Mandate::Agent, action == Mandate::Action::"token:issue", resource)
+when { principal.status == "active" };"#;
+
+fn token_request(agent: &str) -> mandate_policy::Request {
+    mandate_policy::Request {
+        principal: mandate_policy::EntityRef::Agent(agent.into()),
+        action: mandate_policy::Action::TokenIssue,
+        resource: mandate_policy::EntityRef::Resource("github".into()),
+        context: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn invalid_policies_never_become_active_and_rollback_restores() {
+    let (_db, engine, _) = engine().await;
+    let actor = Actor {
+        token_id: "t1".into(),
+    };
+    let v1 = engine
+        .push_policies(&actor, vec![file("a.cedar", PERMIT_ACTIVE)], "first".into())
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    let bad = file(
+        "bad.cedar",
+        "permit (principal, action, resource) when { principal.no_such_attr == 1 };",
+    );
+    let Err(Error::InvalidPolicy(diags)) = engine
+        .push_policies(&actor, vec![bad], "broken".into())
+        .await
+    else {
+        panic!("a type error must be refused");
+    };
+    assert_eq!(diags[0].file, "bad.cedar");
+    assert_eq!(diags[0].line, 1);
+    assert_eq!(engine.loaded_policy_version(), Some(1));
+    let v2 = engine
+        .push_policies(
+            &actor,
+            vec![file("b.cedar", "forbid (principal, action, resource);")],
+            "lockdown".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    engine.rollback_policy(&actor, 1).await.unwrap();
+    assert_eq!(engine.loaded_policy_version(), Some(1));
+    assert!(matches!(
+        engine.rollback_policy(&actor, 7).await,
+        Err(Error::NotFound { .. })
+    ));
+    let activations = engine
+        .list_audit(&AuditFilter {
+            event_type: Some("policy.activated".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(activations.len(), 3);
+}
+
+#[tokio::test]
+async fn decisions_follow_the_inventory_and_are_audited() {
+    let (_db, engine, _) = engine().await;
+    let actor = Actor {
+        token_id: "t1".into(),
+    };
+    // No policy yet: default deny.
+    let none = EntityData::default();
+    assert!(
+        !engine
+            .decide("t1", &token_request("invoice-bot"), &none)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    engine
+        .push_policies(&actor, vec![file("a.cedar", PERMIT_ACTIVE)], "m".into())
+        .await
+        .unwrap();
+    let a = engine
+        .register_agent(&actor, new_agent("invoice-bot"))
+        .await
+        .unwrap();
+    let d = engine
+        .decide("t1", &token_request("invoice-bot"), &none)
+        .await
+        .unwrap();
+    assert!(d.is_allowed(), "{d:?}");
+    assert_eq!(d.determining_policies, ["active-may-issue"]);
+    // Suspending the agent changes the entity the policy sees at once.
+    engine
+        .change_status(&actor, &a.name, StatusChange::Suspend)
+        .await
+        .unwrap();
+    assert!(
+        !engine
+            .decide("t1", &token_request("invoice-bot"), &none)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    // A caller cannot override a registered agent's attributes.
+    let spoof = EntityData {
+        agents: vec![mandate_policy::AgentEntity {
+            id: "invoice-bot".into(),
+            kind: "autonomous".into(),
+            owner: "x@example.com".into(),
+            status: "active".into(),
+            env: String::new(),
+            trust_provider: String::new(),
+            labels: Default::default(),
+        }],
+        ..Default::default()
+    };
+    assert!(
+        !engine
+            .decide("t1", &token_request("invoice-bot"), &spoof)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    let decisions = engine
+        .list_audit(&AuditFilter {
+            event_type: Some("authz.decision".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(decisions.len(), 4);
+    assert_eq!(
+        decisions[1].detail["policies"],
+        serde_json::json!(["active-may-issue"])
+    );
+    assert_eq!(decisions[1].detail["decision"], "allow");
 }

@@ -112,7 +112,8 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
             trust_domain: cfg.trust_domain.clone(),
             review_period: cfg.review_period,
         },
-    );
+    )
+    .await?;
     let token_path = cfg.data_dir.join(ADMIN_TOKEN_FILE);
     let token_created = match engine.bootstrap_admin_token().await? {
         Some(issued) => {

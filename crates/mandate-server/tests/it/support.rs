@@ -23,7 +23,9 @@ pub async fn start() -> Running {
             trust_domain: "mandate.local".parse().unwrap(),
             review_period: time::Duration::days(90),
         },
-    );
+    )
+    .await
+    .unwrap();
     let token = engine
         .bootstrap_admin_token()
         .await
