@@ -174,7 +174,7 @@ static SECRET_WORD: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)secret"));
 static GENERIC: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r#"(?i)([A-Za-z0-9_.-]*(?:api[_-]?key|secret|token|passw(?:or)?d|access[_-]?key|auth[_-]?key|credential)s?[A-Za-z0-9_]*)"#,
-        r#"["']?\s*(?::=|=>|=|:)\s*[rbuf]?(["'`]?)([A-Za-z0-9+/=_\-.~]{16,})"#,
+        r#"["']?\s*(?::=|=>|=|:)\s*(?:(?-i:[rbuf]{0,2})(["'`]))?([A-Za-z0-9+/=_\-.~]{16,})"#,
     ))
 });
 static NOT_SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -365,14 +365,17 @@ fn generic(
             break;
         };
         for caps in GENERIC.captures_iter(content) {
-            let (Some(name), Some(quote), Some(value)) = (caps.get(1), caps.get(2), caps.get(3))
-            else {
+            let (Some(name), Some(value)) = (caps.get(1), caps.get(3)) else {
                 continue;
             };
             let after = content[value.end()..].chars().next();
-            let closed = match quote.as_str() {
-                "" => after.is_none_or(|c| c.is_whitespace() || matches!(c, ',' | ';' | '#')),
-                q => after.is_some_and(|c| q.starts_with(c)),
+            // A quoted value must end at its quote; a bare one at a
+            // separator (or a quote around a whole URL or header).
+            let closed = match caps.get(2).map(|q| q.as_str()) {
+                Some(q) => after.is_some_and(|c| q.starts_with(c)),
+                None => after.is_none_or(|c| {
+                    c.is_whitespace() || matches!(c, ',' | ';' | '#' | '&' | '"' | '\'' | ')')
+                }),
             };
             if !closed
                 || NOT_SECRET_NAME.is_match(name.as_str())
