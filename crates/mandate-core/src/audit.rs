@@ -124,22 +124,46 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
-#[derive(Serialize)]
-struct Canonical<'a> {
-    seq: i64,
-    time_ms: i64,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    actor: Option<&'a str>,
-    target: Option<&'a str>,
-    outcome: &'a str,
-    detail: &'a serde_json::Value,
+/// Writes `v` as compact JSON with every object's keys sorted, whatever
+/// order the map keeps them in (serde_json's `preserve_order` feature may be
+/// on in one build and off in another: the hash must not depend on it).
+fn write_sorted(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(inner) = map.get(k) {
+                    write_sorted(inner, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_sorted(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 impl AuditEvent {
     /// The bytes the hash covers besides `prev_hash`: compact JSON of
     /// `seq, time_ms, type, actor, target, outcome, detail` in that order,
-    /// with object keys of `detail` sorted (serde_json's default map).
+    /// with the keys of every object in `detail` sorted.
     pub fn canonical_bytes(
         seq: i64,
         time: OffsetDateTime,
@@ -149,17 +173,19 @@ impl AuditEvent {
         outcome: Outcome,
         detail: &serde_json::Value,
     ) -> Vec<u8> {
-        let c = Canonical {
-            seq,
-            time_ms: unix_millis(time),
-            event_type: draft_type,
-            actor,
-            target,
-            outcome: outcome.as_str(),
-            detail,
-        };
-        // Serializing plain structs, strings and a `Value` cannot fail.
-        serde_json::to_vec(&c).unwrap_or_default()
+        use serde_json::Value;
+        let opt = |o: Option<&str>| o.map_or(Value::Null, |s| Value::String(s.to_owned()));
+        let mut out = format!(
+            "{{\"seq\":{seq},\"time_ms\":{},\"type\":{},\"actor\":{},\"target\":{},\"outcome\":{},\"detail\":",
+            unix_millis(time),
+            Value::String(draft_type.to_owned()),
+            opt(actor),
+            opt(target),
+            Value::String(outcome.as_str().to_owned()),
+        );
+        write_sorted(detail, &mut out);
+        out.push('}');
+        out.into_bytes()
     }
 
     /// This event's canonical bytes.
@@ -207,5 +233,21 @@ mod tests {
             &detail,
         );
         assert_ne!(bytes, other);
+    }
+
+    #[test]
+    fn nested_detail_keys_are_sorted_whatever_the_insertion_order() {
+        let t = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+        let mut inner = serde_json::Map::new();
+        inner.insert("z".into(), serde_json::json!(1));
+        inner.insert("a".into(), serde_json::json!([{"y": 2, "b": "q\"uote"}]));
+        let detail = serde_json::Value::Object(inner);
+        let bytes = AuditEvent::canonical_bytes(1, t, "t", None, None, Outcome::Denied, &detail);
+        assert!(
+            String::from_utf8_lossy(&bytes)
+                .ends_with(r#""detail":{"a":[{"b":"q\"uote","y":2}],"z":1}}"#),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
 }

@@ -55,7 +55,7 @@ pub enum Error {
     #[error("{0}")]
     Unauthorized(&'static str),
     /// Policy files that do not compile or validate; nothing was stored.
-    #[error("invalid policies: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("the policies do not validate: {} problem(s), the first at {}", .0.len(), .0.first().map(|d| format!("{}:{}:{}", d.file, d.line, d.column)).unwrap_or_default())]
     InvalidPolicy(Vec<mandate_policy::SourceDiagnostic>),
     /// The system failed in a way the caller cannot fix (no randomness).
     #[error("internal error: {0}")]

@@ -5,9 +5,11 @@
 //! the use cases themselves live in `mandate-engine`.
 
 mod admin;
+mod authzen;
 mod extract;
 mod middleware;
 pub mod openapi;
+mod policy_api;
 mod problem;
 
 use std::future::Future;
@@ -27,6 +29,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct AppState {
     /// The use cases.
     pub engine: Engine,
+    /// The URL clients use to reach this server (no trailing slash).
+    pub public_url: String,
 }
 
 /// The complete router.
@@ -35,6 +39,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .nest("/admin/v1", admin::router(state.clone()))
+        .merge(authzen::public_router())
+        .merge(
+            authzen::guarded_router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::require_admin,
+            )),
+        )
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -82,7 +82,7 @@ pub async fn finish(State(state): State<AppState>, mut req: Request, next: Next)
         None => None,
     };
     if let Some(mut err) = err {
-        if path.starts_with("/admin/") {
+        if path.starts_with("/admin/") || path.starts_with("/access/") {
             let actor = res.extensions().get::<Actor>().cloned();
             let rejection = Rejection {
                 actor: actor.as_ref(),

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::admin;
+use crate::{admin, authzen, policy_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,12 +14,17 @@ use crate::admin;
         admin::suspend_agent, admin::resume_agent, admin::decommission_agent,
         admin::create_admin_token, admin::list_admin_tokens, admin::revoke_admin_token,
         admin::list_audit,
+        policy_api::push_policies, policy_api::validate_policies, policy_api::list_policies,
+        policy_api::active_policy, policy_api::get_policy, policy_api::activate_policy,
+        authzen::evaluation, authzen::evaluations,
     ),
     modifiers(&AdminTokenScheme),
     tags(
         (name = "agents", description = "The agent inventory"),
         (name = "admin-tokens", description = "Bearer tokens for this API"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "policies", description = "Versioned Cedar policy sets"),
+        (name = "authzen", description = "OpenID AuthZEN 1.0 decision API"),
     )
 )]
 struct ApiDoc;

@@ -26,6 +26,11 @@ pub struct Problem {
     /// The request path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Every problem found, when there are several (e.g. policy
+    /// diagnostics with `file`, `line`, `column`, `message`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub errors: Option<serde_json::Value>,
     /// Correlates with server logs and the audit event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -39,6 +44,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     field: Option<String>,
+    errors: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -54,6 +60,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             field: None,
+            errors: None,
         }
     }
 
@@ -168,6 +175,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_owned(),
             field: self.field.clone(),
+            errors: self.errors.as_deref().cloned(),
             instance,
             request_id,
         }
@@ -183,6 +191,7 @@ impl From<Error> for ApiError {
                 let code = match kind {
                     "agent" => "agent_not_found",
                     "admin_token" => "admin_token_not_found",
+                    "policy_version" => "policy_version_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
@@ -208,6 +217,18 @@ impl From<Error> for ApiError {
                 detail,
             ),
             Error::Unauthorized(_) => Self::unauthorized(detail),
+            Error::InvalidPolicy(diagnostics) => {
+                let mut e = Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_policy",
+                    "Invalid policy",
+                    detail,
+                );
+                e.errors = Some(Box::new(
+                    serde_json::to_value(&diagnostics).unwrap_or_default(),
+                ));
+                e
+            }
             Error::Internal(_) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::new(

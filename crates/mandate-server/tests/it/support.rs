@@ -38,6 +38,7 @@ pub async fn start() -> Running {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
         engine: engine.clone(),
+        public_url: url.clone(),
     };
     tokio::spawn(mandate_server::serve(
         listener,
