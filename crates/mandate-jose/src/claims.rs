@@ -106,6 +106,8 @@ impl Claims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
     issuer: String,
+    // INVARIANT (issuer-check): false only when built by `without_issuer`.
+    check_issuer: bool,
     audiences: Vec<String>,
     skew: i64,
 }
@@ -116,6 +118,20 @@ impl Validation {
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
+            check_issuer: true,
+            audiences: vec![audience.into()],
+            skew: MAX_SKEW_SECS,
+        }
+    }
+
+    /// Requires audience `audience` but no particular issuer: `iss`, when
+    /// present, must merely be a string. Only for token kinds whose
+    /// specification makes `iss` optional (SPIFFE JWT-SVIDs), where the
+    /// caller pins the signer by its key set instead.
+    pub fn without_issuer(audience: impl Into<String>) -> Self {
+        Self {
+            issuer: String::new(),
+            check_issuer: false,
             audiences: vec![audience.into()],
             skew: MAX_SKEW_SECS,
         }
@@ -173,6 +189,8 @@ impl Validation {
         }
 
         match claims.get("iss") {
+            None if !self.check_issuer => {}
+            Some(Value::String(_)) if !self.check_issuer => {}
             None => return Err(ClaimsError::Missing("iss")),
             Some(Value::String(iss)) if *iss == self.issuer => {}
             Some(Value::String(iss)) => return Err(ClaimsError::Issuer(iss.clone())),
@@ -207,6 +225,19 @@ mod tests {
         let v = Validation::new("https://i", "a");
         let c = claims(r#"{"iss":"https://i","aud":["x","a"],"exp":200,"nbf":100,"iat":100}"#);
         assert_eq!(v.validate(&c, 150), Ok(()));
+    }
+
+    #[test]
+    fn without_issuer_accepts_any_or_no_issuer_but_still_checks_the_rest() {
+        let v = Validation::without_issuer("a");
+        let c = claims(r#"{"aud":"a","exp":200}"#);
+        assert_eq!(v.validate(&c, 150), Ok(()));
+        let c = claims(r#"{"iss":"x","aud":"a","exp":200}"#);
+        assert_eq!(v.validate(&c, 150), Ok(()));
+        let c = claims(r#"{"iss":1,"aud":"a","exp":200}"#);
+        assert_eq!(v.validate(&c, 150), Err(ClaimsError::WrongType("iss")));
+        let c = claims(r#"{"aud":"b","exp":200}"#);
+        assert_eq!(v.validate(&c, 150), Err(ClaimsError::Audience));
     }
 
     #[test]
