@@ -18,10 +18,15 @@ macro_rules! dispatch {
     };
 }
 
+mod attestation;
 mod backend;
 mod types;
 mod url;
 
+pub use attestation::{
+    AttestationWrite, AttestationWritten, BindingRecord, JoinTokenRecord, ProviderRecord,
+    ShadowRecord,
+};
 pub use types::{
     AdminTokenRecord, AgentFilter, AuditFilter, ChainReport, DEFAULT_PAGE, MAX_PAGE, Page,
     PolicyVersionRecord,

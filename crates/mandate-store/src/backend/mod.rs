@@ -39,6 +39,7 @@ use crate::{Error, Result};
 
 mod admin_tokens;
 mod agents;
+mod attestation;
 mod audit;
 mod meta;
 mod policies;
