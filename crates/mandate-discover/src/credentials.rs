@@ -409,9 +409,14 @@ pub(crate) fn looks_random(value: &str) -> bool {
         && shannon_entropy(value) >= ENTROPY_THRESHOLD
 }
 
+/// True when any provider format matches within `value`.
+pub(crate) fn provider_match(value: &str) -> bool {
+    PROVIDER_RULES.iter().any(|r| r.re.is_match(value))
+}
+
 /// True when any provider format matches `value` or it looks random.
 pub(crate) fn looks_like_secret(value: &str) -> bool {
-    PROVIDER_RULES.iter().any(|r| r.re.is_match(value)) || looks_random(value)
+    provider_match(value) || looks_random(value)
 }
 
 /// Obvious placeholders: `xxx`, `changeme`, `your-key-here`, `<...>`, `${...}`.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::credentials::{LineIndex, looks_like_secret};
+use crate::credentials::{LineIndex, looks_like_secret, provider_match};
 use crate::finding::{Finding, FindingKind, McpServer, Registration, Transport, mask};
 use crate::jsonc;
 
@@ -217,11 +217,18 @@ fn quote_arg(a: &str) -> String {
 }
 
 fn redact(a: &str) -> String {
-    if looks_like_secret(a) && !a.contains('=') {
-        return mask(a);
-    }
+    // Paths and package names (`/Users/x/Documents`, `@scope/pkg@1`) are
+    // random-looking but not secrets; a provider format still counts.
+    let secret = |v: &str| {
+        if v.contains('/') || v.contains('@') {
+            provider_match(v)
+        } else {
+            looks_like_secret(v)
+        }
+    };
     match a.split_once('=') {
-        Some((k, v)) if looks_like_secret(v) => format!("{k}={}", mask(v)),
+        Some((k, v)) if secret(v) => format!("{k}={}", mask(v)),
+        None if secret(a) => mask(a),
         _ => a.to_owned(),
     }
 }

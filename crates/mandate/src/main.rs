@@ -54,6 +54,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Find agents, MCP servers and hard-coded credentials in source trees.
+    Discover(cli::discover::DiscoverArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     match command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Discover(args) => cli::discover::run(args).await,
         Command::Agent { command, conn } => report(cli::agent::run(command, conn).await),
         Command::AdminToken { command, conn } => report(cli::admin_token::run(command, conn).await),
         Command::Audit {

@@ -49,11 +49,10 @@ fn finds_mcp_servers_of_every_client() {
         Some("npx -y @modelcontextprotocol/server-github")
     );
     assert_eq!(gh.inline_credentials, ["env.GITHUB_PERSONAL_ACCESS_TOKEN"]);
-    assert!(
-        mcp("editors/claude_desktop_config.json", "filesystem")
-            .inline_credentials
-            .is_empty()
-    );
+    let fs = mcp("editors/claude_desktop_config.json", "filesystem");
+    assert!(fs.inline_credentials.is_empty());
+    // A path argument is shown as is.
+    assert!(fs.command.unwrap().ends_with(" /Users/alice/Documents"));
     assert_eq!(
         mcp("ts-openai-mcp/.cursor/mcp.json", "stripe").inline_credentials,
         ["env.STRIPE_SECRET_KEY"]

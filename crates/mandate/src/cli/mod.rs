@@ -3,6 +3,7 @@
 pub mod admin_token;
 pub mod agent;
 pub mod audit;
+pub mod discover;
 
 use serde_json::Value;
 
