@@ -115,6 +115,19 @@ impl Client {
         if let Some(f) = field {
             detail = format!("{detail} (field `{f}`)");
         }
+        // Located diagnostics (policy errors) read best one per line.
+        if let Some(errs) = json.get("errors").and_then(Value::as_array) {
+            for e in errs {
+                if let (Some(file), Some(line), Some(col), Some(msg)) = (
+                    e.get("file").and_then(Value::as_str),
+                    e.get("line").and_then(Value::as_u64),
+                    e.get("column").and_then(Value::as_u64),
+                    e.get("message").and_then(Value::as_str),
+                ) {
+                    detail = format!("{detail}\n  {file}:{line}:{col}: {msg}");
+                }
+            }
+        }
         Err(ClientError::Problem {
             status: status.as_u16(),
             title: json

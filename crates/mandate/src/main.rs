@@ -49,6 +49,13 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Manage Cedar policy sets.
+    Policy {
+        #[command(subcommand)]
+        command: cli::policy::PolicyCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Read and verify the audit log.
     Audit {
         #[command(subcommand)]
@@ -126,6 +133,10 @@ async fn run(command: Command) -> ExitCode {
         Command::Serve(args) => run_serve(args).await,
         Command::Discover(args) => cli::discover::run(args).await,
         Command::Agent { command, conn } => report(cli::agent::run(command, conn).await),
+        Command::Policy { command, conn } => match cli::policy::run(command, conn).await {
+            Ok(code) => code,
+            Err(e) => report(Err(e)),
+        },
         Command::AdminToken { command, conn } => report(cli::admin_token::run(command, conn).await),
         Command::Audit {
             command:
@@ -206,9 +217,27 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             prepared.token_path.display()
         );
     }
+    let public_url = if cfg.public_url_explicit {
+        cfg.public_url.clone()
+    } else {
+        format!("http://{bound}")
+    };
     let state = mandate_server::AppState {
         engine: prepared.engine.clone(),
+        public_url,
     };
+    // Other replicas change policies and the inventory too: pick that up.
+    let refresher = prepared.engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = refresher.refresh_policy_if_changed().await {
+                tracing::warn!(error = %e, "policy refresh failed; keeping the loaded set");
+            }
+        }
+    });
     let result = mandate_server::serve(listener, state, serve::shutdown_signal()).await;
     prepared.engine.store().close().await;
     match result {

@@ -4,6 +4,7 @@ pub mod admin_token;
 pub mod agent;
 pub mod audit;
 pub mod discover;
+pub mod policy;
 
 use serde_json::Value;
 

@@ -4,5 +4,6 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod harness;
+mod policy;
 mod quickstart;
 mod startup;
