@@ -27,6 +27,12 @@ pub enum Error {
     /// A signature outside JOSE (see [`crate::pkix`]) did not verify.
     #[error("signature verification failed")]
     BadSignature,
+    /// Envelope encryption failed (see [`crate::envelope`]).
+    #[error("encryption failed")]
+    Seal,
+    /// A sealed value did not decrypt: wrong key, wrong label or changed bytes.
+    #[error("sealed data could not be opened: wrong key or tampered data")]
+    Unseal,
 }
 
 /// Why a key (JWK, JWKS, PEM or SubjectPublicKeyInfo) was refused.

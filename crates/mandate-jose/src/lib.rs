@@ -9,6 +9,7 @@
 
 pub mod claims;
 pub mod digest;
+pub mod envelope;
 pub mod jwk;
 pub mod jws;
 pub mod jwt;
