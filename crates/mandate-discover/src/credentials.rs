@@ -350,6 +350,13 @@ fn pem_keys(
     }
 }
 
+/// Extensions of program source, where the generic finder wants a quoted
+/// literal.
+const CODE_EXTENSIONS: [&str; 18] = [
+    "py", "js", "mjs", "cjs", "jsx", "ts", "mts", "cts", "tsx", "go", "rb", "java", "kt", "rs",
+    "cs", "php", "swift", "scala",
+];
+
 /// `NAME = "value"` where NAME looks secret and the value is a high-entropy
 /// literal, not a placeholder or a reference.
 fn generic(
@@ -359,6 +366,10 @@ fn generic(
     spans: &[(usize, usize)],
     out: &mut Vec<Finding>,
 ) {
+    // In program source a bare word after `=` is a variable, not a literal;
+    // in .env, YAML, shell and JSON files bare values are the norm.
+    let ext = display.rsplit_once('.').map_or("", |(_, e)| e);
+    let source_code = CODE_EXTENSIONS.contains(&ext);
     for (idx, content) in text.split('\n').enumerate() {
         let line = idx + 1;
         let Some((start, _)) = lines.line(text, line) else {
@@ -373,6 +384,7 @@ fn generic(
             // separator (or a quote around a whole URL or header).
             let closed = match caps.get(2).map(|q| q.as_str()) {
                 Some(q) => after.is_some_and(|c| q.starts_with(c)),
+                None if source_code => false,
                 None => after.is_none_or(|c| {
                     c.is_whitespace() || matches!(c, ',' | ';' | '#' | '&' | '"' | '\'' | ')')
                 }),
@@ -406,6 +418,9 @@ pub(crate) fn looks_random(value: &str) -> bool {
         && !ENV_NAME.is_match(value)
         && !WORDY.is_match(value)
         && char_classes(value) >= 2
+        // Random strings of this length almost always hold a digit;
+        // camelCase words (`challengePassword`) do not.
+        && value.chars().any(|c| c.is_ascii_digit())
         && shannon_entropy(value) >= ENTROPY_THRESHOLD
 }
 
