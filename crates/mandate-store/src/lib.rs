@@ -20,6 +20,7 @@ macro_rules! dispatch {
 
 mod attestation;
 mod backend;
+mod tokens;
 mod types;
 mod url;
 
@@ -27,6 +28,7 @@ pub use attestation::{
     AttestationWrite, AttestationWritten, BindingRecord, JoinTokenRecord, ProviderRecord,
     ShadowRecord,
 };
+pub use tokens::{KeyStateChange, ResourceRecord, SigningKeyRecord, TokenRecord};
 pub use types::{
     AdminTokenRecord, AgentFilter, AuditFilter, ChainReport, DEFAULT_PAGE, MAX_PAGE, Page,
     PolicyVersionRecord,

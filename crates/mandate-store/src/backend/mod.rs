@@ -43,6 +43,7 @@ mod attestation;
 mod audit;
 mod meta;
 mod policies;
+mod tokens;
 
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Corrupt(format!("{what}: {e}"))

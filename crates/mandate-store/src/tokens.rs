@@ -1,0 +1,93 @@
+//! Records of the token service: signing keys (sealed), resources and issued
+//! tokens.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+/// A signing key as stored: its private key sealed under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    /// JWS algorithm, `ES256` or `EdDSA`.
+    pub alg: String,
+    /// PKCS#8 private key sealed with the master key (`kid` as associated data).
+    pub sealed_pkcs8: Vec<u8>,
+    /// `next`, `active` or `retired`, as of the last change.
+    pub state: String,
+    /// When it was generated.
+    pub created_at: OffsetDateTime,
+    /// When it starts signing.
+    pub activate_after: OffsetDateTime,
+    /// When it stops being published, once a successor was chosen.
+    pub retire_after: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("created_at", &self.created_at)
+            .field("activate_after", &self.activate_after)
+            .field("retire_after", &self.retire_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change to a stored key's state, written together with a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStateChange {
+    /// The key.
+    pub kid: String,
+    /// Its new state.
+    pub state: String,
+    /// Its new unpublish time.
+    pub retire_after: Option<OffsetDateTime>,
+}
+
+/// An upstream tokens can be issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRecord {
+    /// Unique name.
+    pub name: String,
+    /// Unique absolute URI, the `aud` of its tokens.
+    pub audience: String,
+    /// Scopes it understands.
+    pub scopes: Vec<String>,
+    /// Longest token lifetime for it, in seconds.
+    pub max_ttl_secs: i64,
+    /// `http` or `mcp`.
+    pub kind: String,
+    /// `public`, `internal`, `confidential` or `restricted`.
+    pub sensitivity: String,
+    /// The accountable human.
+    pub owner: Option<String>,
+    /// Labels, seen by policies as entity tags.
+    pub labels: BTreeMap<String, String>,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+}
+
+/// An issued token, so a family can be revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The token it was exchanged from, if any.
+    pub parent_jti: Option<String>,
+    /// The agent it was issued to (name).
+    pub agent: String,
+    /// The transaction id shared by a delegation chain.
+    pub txn: String,
+    /// Its `aud`.
+    pub audience: String,
+    /// Its `iat`.
+    pub issued_at: OffsetDateTime,
+    /// Its `exp`.
+    pub expires_at: OffsetDateTime,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}

@@ -1,0 +1,232 @@
+//! Conformance cases for the token service's tables, on both backends.
+
+use mandate_core::{AuditDraft, Outcome};
+use mandate_store::{
+    AuditFilter, ChainReport, Error, KeyStateChange, ResourceRecord, SigningKeyRecord, Store,
+    TokenRecord,
+};
+use mandate_testkit::{Backend, TestDb};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::run(mandate_testkit::Backend::Sqlite, super::$name).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::run(mandate_testkit::Backend::Postgres, super::$name).await })*
+        }
+    };
+}
+
+conformance!(
+    first_signing_key_is_created_once,
+    rotation_changes_old_keys_and_adds_the_new_one,
+    resources_round_trip_and_refuse_duplicates,
+    tokens_are_recorded_once,
+);
+
+async fn run<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.open().await;
+    case(store).await;
+    drop(db);
+}
+
+fn ev(kind: &str, target: &str) -> AuditDraft {
+    AuditDraft::new(kind, Outcome::Success)
+        .actor("tok-test")
+        .target(target)
+}
+
+fn key(kid: &str, state: &str, activate_after: OffsetDateTime) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        sealed_pkcs8: vec![1, 2, 3, 0, 255],
+        state: state.into(),
+        created_at: T0,
+        activate_after,
+        retire_after: None,
+    }
+}
+
+async fn events(store: &Store, kind: &str) -> usize {
+    let page = store
+        .list_audit(&AuditFilter {
+            event_type: Some(kind.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    page.items.len()
+}
+
+async fn first_signing_key_is_created_once(store: Store) {
+    assert!(
+        store
+            .create_first_signing_key(&key("k1", "active", T0), ev("key.created", "k1"), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .create_first_signing_key(&key("k2", "active", T0), ev("key.created", "k2"), T0)
+            .await
+            .unwrap()
+    );
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(keys, vec![key("k1", "active", T0)]);
+    assert_eq!(events(&store, "key.created").await, 1);
+}
+
+async fn rotation_changes_old_keys_and_adds_the_new_one(store: Store) {
+    store
+        .create_first_signing_key(&key("k1", "active", T0), ev("key.created", "k1"), T0)
+        .await
+        .unwrap();
+    let later = T0 + Duration::seconds(300);
+    let retire = later + Duration::hours(1);
+    store
+        .rotate_signing_keys(
+            &key("k2", "next", later),
+            &[KeyStateChange {
+                kid: "k1".into(),
+                state: "active".into(),
+                retire_after: Some(retire),
+            }],
+            ev("key.rotated", "k2"),
+            T0,
+        )
+        .await
+        .unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].kid, "k1");
+    assert_eq!(keys[0].retire_after, Some(retire));
+    assert_eq!(keys[1], key("k2", "next", later));
+    assert_eq!(keys[1].sealed_pkcs8, vec![1, 2, 3, 0, 255]);
+    assert_eq!(events(&store, "key.rotated").await, 1);
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { count: 2, .. }
+    ));
+}
+
+fn resource(name: &str, audience: &str) -> ResourceRecord {
+    ResourceRecord {
+        name: name.into(),
+        audience: audience.into(),
+        scopes: vec!["read".into(), "write".into()],
+        max_ttl_secs: 300,
+        kind: "http".into(),
+        sensitivity: "internal".into(),
+        owner: Some("ops@example.com".into()),
+        labels: [("team".to_owned(), "billing".to_owned())].into(),
+        created_at: T0,
+    }
+}
+
+async fn resources_round_trip_and_refuse_duplicates(store: Store) {
+    let a = resource("billing", "https://billing.example.com");
+    store
+        .insert_resource(&a, ev("resource.added", "billing"), T0)
+        .await
+        .unwrap();
+    store
+        .insert_resource(
+            &resource("Alpha", "https://alpha.example.com"),
+            ev("resource.added", "Alpha"),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.resource("billing").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.resource("nope").await.unwrap(), None);
+    let names: Vec<String> = store
+        .list_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["Alpha", "billing"]);
+
+    let same_name = store
+        .insert_resource(
+            &resource("billing", "https://other.example.com"),
+            ev("resource.added", "billing"),
+            T0,
+        )
+        .await;
+    assert!(matches!(
+        same_name,
+        Err(Error::Duplicate {
+            kind: "resource",
+            ..
+        })
+    ));
+    let same_aud = store
+        .insert_resource(
+            &resource("other", "https://billing.example.com"),
+            ev("resource.added", "other"),
+            T0,
+        )
+        .await;
+    assert!(matches!(
+        same_aud,
+        Err(Error::Duplicate {
+            kind: "resource audience",
+            ..
+        })
+    ));
+    assert_eq!(events(&store, "resource.added").await, 2);
+
+    assert!(
+        store
+            .delete_resource("billing", ev("resource.removed", "billing"), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_resource("billing", ev("resource.removed", "billing"), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(events(&store, "resource.removed").await, 1);
+    assert_eq!(store.list_resources().await.unwrap().len(), 1);
+}
+
+async fn tokens_are_recorded_once(store: Store) {
+    let t = TokenRecord {
+        jti: "j1".into(),
+        parent_jti: Some("j0".into()),
+        agent: "invoice-bot".into(),
+        txn: "txn-1".into(),
+        audience: "https://billing.example.com".into(),
+        issued_at: T0,
+        expires_at: T0 + Duration::minutes(5),
+        revoked_at: None,
+    };
+    store
+        .record_token(&t, ev("token.issued", "j1"), T0)
+        .await
+        .unwrap();
+    assert_eq!(store.token("j1").await.unwrap(), Some(t.clone()));
+    assert!(matches!(
+        store.record_token(&t, ev("token.issued", "j1"), T0).await,
+        Err(Error::Duplicate { kind: "token", .. })
+    ));
+    assert_eq!(events(&store, "token.issued").await, 1);
+}
