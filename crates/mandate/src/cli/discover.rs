@@ -175,6 +175,85 @@ mod tests {
         assert!(sarif.is_ok_and(|s| s.contains("\"version\": \"2.1.0\"")));
     }
 
+    /// The whole path a user takes: `mandate serve`, `mandate agent register`
+    /// over the admin API, then `mandate discover --url --token`.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn links_findings_to_agents_registered_on_a_running_server() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let data = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(data) = data else {
+            return assert!(data.is_ok(), "{data:?}");
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        let data_dir = data.path().to_string_lossy().into_owned();
+        let listen = format!("127.0.0.1:{port}");
+        let serve = crate::Cli::try_parse_from([
+            "mandate",
+            "serve",
+            "--data-dir",
+            &data_dir,
+            "--listen",
+            &listen,
+        ]);
+        let Ok(serve) = serve else {
+            return assert!(serve.is_ok());
+        };
+        let server = tokio::spawn(crate::run(serve.command));
+        let url = format!("http://{listen}");
+        let token_file = data.path().join(crate::serve::ADMIN_TOKEN_FILE);
+        let mut token = String::new();
+        for _ in 0..200 {
+            let healthy = reqwest::get(format!("{url}/healthz"))
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                token = std::fs::read_to_string(&token_file).unwrap_or_default();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let token = token.trim().to_owned();
+        assert!(!token.is_empty(), "the server did not start");
+        let client = crate::client::Client::new(&url, token.clone());
+        let body = serde_json::json!({
+            "name": "invoice-bot", "owner": "alice@example.com", "kind": "autonomous",
+        });
+        let registered = match client {
+            Ok(c) => c
+                .call(reqwest::Method::POST, "/admin/v1/agents", Some(&body))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert!(registered.is_ok(), "{registered:?}");
+
+        let tree = format!("{}/ts-openai-mcp", corpus());
+        let out = exec(&[&tree, "--json", "--url", &url, "--token", &token]).await;
+        server.abort();
+        let json: serde_json::Value = out
+            .map_err(|f| f.message)
+            .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
+            .unwrap_or_default();
+        let state = |name: &str| {
+            json["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["name"] == name)
+                .map(|f| f["registration"].clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(state("invoice-bot")["state"], "registered", "{json}");
+        assert_eq!(state("invoice-bot")["status"], "active");
+        assert_eq!(state("triage-agent")["state"], "unregistered");
+        // Offline, nothing is known.
+        let offline = exec(&[&tree, "--json", "--offline", "--token", &token]).await;
+        assert!(offline.is_ok_and(|s| !s.contains("\"registered\"")));
+    }
+
     #[tokio::test]
     async fn usage_errors_and_unreadable_roots_fail() {
         assert!(exec(&["--json", "--sarif", "."]).await.is_err());
