@@ -9,7 +9,10 @@
 
 mod admin_token;
 mod agents;
+mod attest;
 mod policy;
+mod resources;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -19,7 +22,15 @@ use time::OffsetDateTime;
 
 pub use admin_token::{AdminToken, IssuedAdminToken, TOKEN_PREFIX};
 pub use agents::{AgentPatch, NewAgent};
+pub use attest::{
+    AttestOutcome, AttestReport, Attested, Binding, IssuedJoinToken, MAX_JOIN_TOKEN_TTL_SECS,
+    ProviderInfo, Shadow, claims_digest,
+};
 pub use policy::{PolicyFile, PolicyVersion, agent_entity};
+pub use resources::{NewResource, RESOURCE_KINDS, Resource, SENSITIVITIES};
+pub use tokens::{
+    ACCESS_TOKEN_TYP, KeyState, MintRequest, MintedToken, SigningKeyInfo, TokenConfig,
+};
 
 /// Errors of the use cases. Each variant says what went wrong in domain
 /// terms; the server decides the HTTP status.
@@ -57,6 +68,18 @@ pub enum Error {
     /// Policy files that do not compile or validate; nothing was stored.
     #[error("the policies do not validate: {} problem(s), the first at {}", .0.len(), .0.first().map(|d| format!("{}:{}:{}", d.file, d.line, d.column)).unwrap_or_default())]
     InvalidPolicy(Vec<mandate_policy::SourceDiagnostic>),
+    /// An attestation was refused (not verified, no binding, inactive
+    /// agent, replay). The event is in the audit log.
+    #[error("attestation refused: {reason}")]
+    AttestationRefused {
+        /// Stable reason code, e.g. `expired`, `no_binding`.
+        code: String,
+        /// What exactly failed.
+        reason: String,
+    },
+    /// A binding rule would tie with an existing one.
+    #[error("{0}")]
+    BindingTie(String),
     /// The system failed in a way the caller cannot fix (no randomness).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -118,6 +141,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     policy: Arc<policy::PolicyCache>,
+    tokens: Arc<tokens::TokenSlot>,
+    attest: Arc<attest::AttestState>,
 }
 
 impl Engine {
@@ -129,6 +154,8 @@ impl Engine {
             clock,
             config,
             policy: Arc::new(policy::PolicyCache::new()?),
+            tokens: Arc::default(),
+            attest: Arc::new(attest::AttestState::new()?),
         };
         engine.reload_policy().await?;
         Ok(engine)

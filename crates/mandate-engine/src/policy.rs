@@ -380,6 +380,9 @@ impl Engine {
         };
         let data = EntityData {
             agents: agents.iter().map(agent_entity).collect(),
+            resources: (self.store.list_resources().await?.iter())
+                .map(crate::resources::resource_entity)
+                .collect(),
             ..Default::default()
         };
         let entities = match Entities::build(schema, &data) {

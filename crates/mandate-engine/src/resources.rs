@@ -1,0 +1,349 @@
+//! Resources: the upstreams tokens can be issued for. Each has a unique name
+//! and a unique audience (an absolute URI, the `aud` of its tokens), the
+//! scopes it understands and the longest token lifetime it accepts. They are
+//! also `Resource` entities for policies.
+
+use std::collections::BTreeMap;
+
+use mandate_core::{AuditDraft, Email, Outcome, ValidationError};
+use mandate_policy::ResourceEntity;
+use mandate_store::ResourceRecord;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{Actor, Engine, Error, Result};
+
+/// Resource kinds Mandate knows.
+pub const RESOURCE_KINDS: &[&str] = &["http", "mcp"];
+/// Sensitivity levels, least to most sensitive.
+pub const SENSITIVITIES: &[&str] = &["public", "internal", "confidential", "restricted"];
+
+/// What an admin gives to add a resource.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResource {
+    /// Unique name: 1 to 63 characters from `[a-z0-9._-]`, starting with a
+    /// letter or digit.
+    pub name: String,
+    /// Unique absolute URI without fragment, the `aud` of its tokens.
+    pub audience: String,
+    /// Scopes the resource understands (at least one).
+    pub scopes: Vec<String>,
+    /// Longest token lifetime in seconds; the configured maximum when absent.
+    #[serde(default)]
+    pub max_ttl_secs: Option<i64>,
+    /// `http` (default) or `mcp`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `public`, `internal` (default), `confidential` or `restricted`.
+    #[serde(default)]
+    pub sensitivity: Option<String>,
+    /// The accountable human's email address.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Labels, seen by policies as entity tags.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A registered resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Resource {
+    /// Unique name.
+    pub name: String,
+    /// Unique absolute URI, the `aud` of its tokens.
+    pub audience: String,
+    /// Scopes it understands.
+    pub scopes: Vec<String>,
+    /// Longest token lifetime in seconds.
+    pub max_ttl_secs: i64,
+    /// `http` or `mcp`.
+    pub kind: String,
+    /// Sensitivity level.
+    pub sensitivity: String,
+    /// The accountable human.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// When it was added (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<ResourceRecord> for Resource {
+    fn from(r: ResourceRecord) -> Self {
+        Self {
+            name: r.name,
+            audience: r.audience,
+            scopes: r.scopes,
+            max_ttl_secs: r.max_ttl_secs,
+            kind: r.kind,
+            sensitivity: r.sensitivity,
+            owner: r.owner,
+            labels: r.labels,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The policy entity of a resource.
+pub(crate) fn resource_entity(r: &ResourceRecord) -> ResourceEntity {
+    ResourceEntity {
+        id: r.name.clone(),
+        kind: r.kind.clone(),
+        owner: r.owner.clone().unwrap_or_default(),
+        sensitivity: r.sensitivity.clone(),
+        labels: r.labels.clone(),
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Error {
+    Error::Invalid(ValidationError::new(field, message))
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            format!(
+                "`{name}` is not 1-63 characters from [a-z0-9._-] starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+/// An absolute URI (RFC 3986 `scheme ":" hier-part`) without fragment, as
+/// RFC 8707 requires of resource indicators.
+pub(crate) fn check_audience(aud: &str) -> Result<()> {
+    let bad = |why: &str| invalid("audience", format!("`{aud}` {why}"));
+    let Some((scheme, rest)) = aud.split_once(':') else {
+        return Err(bad("is not an absolute uri"));
+    };
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
+    if !scheme_ok || rest.is_empty() || rest == "//" {
+        return Err(bad("is not an absolute uri"));
+    }
+    if aud.contains('#') {
+        return Err(bad("must not have a fragment"));
+    }
+    if aud.len() > 2048 || aud.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+        return Err(bad("holds characters an uri cannot"));
+    }
+    Ok(())
+}
+
+/// RFC 6749 `scope-token`: `%x21 / %x23-5B / %x5D-7E`, one or more.
+pub(crate) fn check_scope(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+impl Engine {
+    /// Adds a resource and makes it a policy entity.
+    pub async fn add_resource(&self, actor: &Actor, new: NewResource) -> Result<Resource> {
+        check_name(&new.name)?;
+        check_audience(&new.audience)?;
+        if new.scopes.is_empty() {
+            return Err(invalid("scopes", "at least one scope is required"));
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for s in &new.scopes {
+            if !check_scope(s) {
+                return Err(invalid("scopes", format!("`{s}` is not a valid scope")));
+            }
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+        let max = self.token_config().max_ttl.whole_seconds();
+        let max_ttl = new.max_ttl_secs.unwrap_or(max);
+        if max_ttl < 1 || max_ttl > max {
+            return Err(invalid(
+                "max_ttl",
+                format!("{max_ttl}s is not between 1s and the configured maximum of {max}s"),
+            ));
+        }
+        let kind = new.kind.unwrap_or_else(|| "http".into());
+        if !RESOURCE_KINDS.contains(&kind.as_str()) {
+            return Err(invalid("kind", format!("`{kind}` is not one of http, mcp")));
+        }
+        let sensitivity = new.sensitivity.unwrap_or_else(|| "internal".into());
+        if !SENSITIVITIES.contains(&sensitivity.as_str()) {
+            return Err(invalid(
+                "sensitivity",
+                format!("`{sensitivity}` is not one of {}", SENSITIVITIES.join(", ")),
+            ));
+        }
+        let owner = match new.owner {
+            Some(o) => Some(
+                o.parse::<Email>()
+                    .map_err(|_| invalid("owner", format!("`{o}` is not an email address")))?
+                    .as_str()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let now = self.now();
+        let record = ResourceRecord {
+            name: new.name,
+            audience: new.audience,
+            scopes,
+            max_ttl_secs: max_ttl,
+            kind,
+            sensitivity,
+            owner,
+            labels: new.labels,
+            created_at: now,
+        };
+        let draft = AuditDraft::new("resource.added", Outcome::Success)
+            .actor(actor.token_id.clone())
+            .target(format!("resource:{}", record.name))
+            .detail(serde_json::json!({
+                "audience": record.audience,
+                "scopes": record.scopes,
+                "max_ttl_secs": record.max_ttl_secs,
+                "kind": record.kind,
+                "sensitivity": record.sensitivity,
+            }));
+        match self.store.insert_resource(&record, draft, now).await {
+            Ok(_) => {}
+            Err(mandate_store::Error::Duplicate { kind, id }) => {
+                return Err(Error::AlreadyExists {
+                    kind: if kind == "resource" {
+                        "resource"
+                    } else {
+                        "resource_audience"
+                    },
+                    id,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.reload_policy().await?;
+        Ok(record.into())
+    }
+
+    /// Every resource, by name.
+    pub async fn list_resources(&self) -> Result<Vec<Resource>> {
+        Ok(self
+            .store
+            .list_resources()
+            .await?
+            .into_iter()
+            .map(Resource::from)
+            .collect())
+    }
+
+    /// One resource by name.
+    pub async fn resource(&self, name: &str) -> Result<Resource> {
+        self.store
+            .resource(name)
+            .await?
+            .map(Resource::from)
+            .ok_or_else(|| Error::NotFound {
+                kind: "resource",
+                id: name.to_owned(),
+            })
+    }
+
+    /// The resource whose audience is exactly `audience`.
+    pub async fn resource_by_audience(&self, audience: &str) -> Result<Option<Resource>> {
+        Ok(self
+            .store
+            .list_resources()
+            .await?
+            .into_iter()
+            .find(|r| r.audience == audience)
+            .map(Resource::from))
+    }
+
+    /// Removes a resource. Tokens already issued for it stay valid until
+    /// they expire or are revoked.
+    pub async fn remove_resource(&self, actor: &Actor, name: &str) -> Result<()> {
+        let now = self.now();
+        let draft = AuditDraft::new("resource.removed", Outcome::Success)
+            .actor(actor.token_id.clone())
+            .target(format!("resource:{name}"));
+        if !self.store.delete_resource(name, draft, now).await? {
+            return Err(Error::NotFound {
+                kind: "resource",
+                id: name.to_owned(),
+            });
+        }
+        self.reload_policy().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audiences_must_be_absolute_uris() {
+        assert!(check_audience("https://api.example.com").is_ok());
+        assert!(check_audience("urn:example:billing").is_ok());
+        for bad in [
+            "api.example.com",
+            "/relative",
+            "https://a#frag",
+            "https:",
+            "1http://x",
+            "https://a b",
+        ] {
+            assert!(check_audience(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn resources_build_valid_policy_entities() {
+        let schema = mandate_policy::Schema::mandate().unwrap();
+        let r = ResourceRecord {
+            name: "billing".into(),
+            audience: "https://billing.example.com".into(),
+            scopes: vec!["read".into()],
+            max_ttl_secs: 300,
+            kind: "mcp".into(),
+            sensitivity: "restricted".into(),
+            owner: None,
+            labels: [("team".to_owned(), "fin".to_owned())].into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let data = mandate_policy::EntityData {
+            resources: vec![resource_entity(&r)],
+            ..Default::default()
+        };
+        mandate_policy::Entities::build(&schema, &data).unwrap();
+    }
+
+    #[test]
+    fn scopes_follow_rfc_6749() {
+        assert!(check_scope("invoices:read"));
+        assert!(!check_scope(""));
+        assert!(!check_scope("a b"));
+        assert!(!check_scope("a\"b"));
+        assert!(!check_scope("a\\b"));
+    }
+}
