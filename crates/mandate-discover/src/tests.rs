@@ -20,11 +20,12 @@ fn every_builtin_pattern_compiles() {
 
 #[test]
 fn github_checksum_matches_an_independent_computation() {
-    // CRC32 (IEEE) of "FAKEEXAMPLEmandateDiscover0001" is 0x5d6f2b8c...; the
-    // expected string was computed with Python's zlib.crc32 and pybase62.
+    // CRC32 (IEEE) of the body is 0xfd0e9ed9, in base62 (0-9A-Za-z) `4dK4td`,
+    // as computed with Python's zlib.crc32 (and tests/fixtures/discovery/generate.py).
     let body = "FAKEEXAMPLEmandateDiscover0001";
+    assert_eq!(crc32fast::hash(body.as_bytes()), 0xfd0e_9ed9);
     let sum = github_checksum(body);
-    assert_eq!(sum.len(), 6);
+    assert_eq!(sum, "4dK4td");
     assert!(github_token_is_valid(&format!("ghp_{body}{sum}")));
     assert!(!github_token_is_valid(&format!("ghp_{body}000000")));
     assert!(!github_token_is_valid(&format!("ghx_{body}{sum}")));
@@ -54,4 +55,74 @@ fn masks_never_show_the_whole_value() {
 fn entropy_separates_words_from_keys() {
     assert!(shannon_entropy("aaaaaaaaaaaaaaaa") < 1.0);
     assert!(shannon_entropy("Zq8vN3kLw2Xp9Rt5") > 3.5);
+}
+
+mod properties {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use crate::{github_checksum, github_token_is_valid, jsonc, mask, scan_text};
+
+    /// File names that select every finder.
+    const NAMES: [&str; 10] = [
+        "a.py",
+        "a.ts",
+        ".env",
+        "agents.yaml",
+        "x/.vscode/mcp.json",
+        "x/.continue/config.yaml",
+        "claude_desktop_config.json",
+        "settings.json",
+        "mcp.json",
+        "key.pem",
+    ];
+
+    fn texty() -> impl Strategy<Value = String> {
+        // Fragments that steer the finders into their parsers, glued by
+        // arbitrary text.
+        let piece = prop_oneof![
+            Just("{\"mcpServers\": {\"a\": {\"command\": \"x\", \"env\": {".to_owned()),
+            Just("\"context_servers\"".to_owned()),
+            Just("from agents import Agent\nAgent(name=\"".to_owned()),
+            Just("import { Agent } from \"@openai/agents\"; new Agent({".to_owned()),
+            Just("-----BEGIN PRIVATE KEY-----\n".to_owned()),
+            Just("-----END PRIVATE KEY-----".to_owned()),
+            Just("API_KEY = \"".to_owned()),
+            Just("AKIA".to_owned()),
+            Just("ghp_".to_owned()),
+            Just("/* // \\ \" , ] }".to_owned()),
+            "\\PC{0,40}",
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn finders_never_panic_and_lines_are_in_range(text in texty(), n in 0usize..NAMES.len()) {
+            let lines = text.split('\n').count();
+            for f in scan_text(Path::new(NAMES[n]), &text) {
+                prop_assert!(f.line >= 1 && f.line <= lines, "{f:?}");
+            }
+        }
+
+        #[test]
+        fn jsonc_keeps_line_count(text in texty()) {
+            prop_assert_eq!(jsonc::strip(&text).matches('\n').count(), text.matches('\n').count());
+        }
+
+        #[test]
+        fn masks_hide_all_but_six_characters(v in "\\PC{12,80}") {
+            let m = mask(&v);
+            prop_assert_eq!(m.chars().count(), 7);
+            prop_assert!(!m.contains(v.as_str()));
+        }
+
+        #[test]
+        fn generated_github_tokens_validate(body in "[A-Za-z0-9]{30}") {
+            let sum = github_checksum(&body);
+            let token = format!("ghp_{body}{sum}");
+            prop_assert!(github_token_is_valid(&token));
+        }
+    }
 }
