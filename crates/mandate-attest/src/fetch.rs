@@ -74,6 +74,8 @@ pub enum FetchError {
     },
 }
 
+const INTERNAL: &str = "a loopback, link-local, private or reserved address";
+
 /// Whether `ip` is an address an outbound fetch must not reach without
 /// explicit permission.
 pub fn is_internal(ip: IpAddr) -> bool {
@@ -176,11 +178,7 @@ impl Resolve for GuardedResolver {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
-                return Err(format!(
-                    "`{host}` resolves to `{}`, a loopback, link-local, private or reserved address",
-                    bad.ip()
-                )
-                .into());
+                return Err(format!("`{host}` resolves to `{}`, {INTERNAL}", bad.ip()).into());
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
@@ -251,9 +249,19 @@ impl Fetcher {
         } else {
             &self.guarded
         };
-        let transport = |e: reqwest::Error| FetchError::Transport {
-            url: url.to_owned(),
-            reason: chain(&e),
+        let transport = |e: reqwest::Error| {
+            let reason = chain(&e);
+            if reason.contains(INTERNAL) {
+                FetchError::PrivateTarget {
+                    url: url.to_owned(),
+                    reason,
+                }
+            } else {
+                FetchError::Transport {
+                    url: url.to_owned(),
+                    reason,
+                }
+            }
         };
         let mut res = client
             .get(parsed)
@@ -350,7 +358,7 @@ mod tests {
         let f = Fetcher::new().unwrap();
         let err = f.get("https://localhost:1/x", false).await.unwrap_err();
         match err {
-            FetchError::Transport { reason, .. } => {
+            FetchError::PrivateTarget { reason, .. } => {
                 assert!(reason.contains("loopback"), "{reason}");
             }
             other => panic!("unexpected {other:?}"),

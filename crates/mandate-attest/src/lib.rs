@@ -65,6 +65,9 @@ pub enum Error {
     /// A JWT-SVID's type or subject is not acceptable.
     #[error("jwt-svid refused: {0}")]
     Spiffe(String),
+    /// The evidence exceeds [`provider::MAX_EVIDENCE_LEN`].
+    #[error("evidence of {0} bytes exceeds the {max}-byte limit", max = provider::MAX_EVIDENCE_LEN)]
+    EvidenceTooLarge(usize),
     /// The evidence is not of the provider's form.
     #[error("malformed evidence: {0}")]
     Evidence(String),
@@ -119,6 +122,7 @@ impl Error {
             Error::MissingClaim(_) => "missing_claim",
             Error::ClaimMismatch { .. } => "claim_mismatch",
             Error::Spiffe(_) => "bad_spiffe_id",
+            Error::EvidenceTooLarge(_) => "too_large",
             Error::Evidence(_) => "malformed_evidence",
             Error::Config(_) => "provider_misconfigured",
         }

@@ -150,7 +150,7 @@ impl JwtProvider {
             ),
         };
         if let Some(iss) = &issuer {
-            presets::check_issuer(&flavor, iss)?;
+            presets::check_issuer(iss, allow_private)?;
         }
         let mut validation = match &issuer {
             Some(iss) => Validation::new(iss.clone(), spec.audience.clone()),
@@ -194,7 +194,7 @@ impl JwtProvider {
                 JwksCache::fixed(t, fetcher)
             }
             KeysSpec::Url { url } => {
-                check_url(url, allow_private).map_err(|e| Error::Config(e.to_string()))?;
+                check_url(url, allow_private).map_err(|e| Error::Keys(e.into()))?;
                 JwksCache::remote(
                     KeySource::Url(url.clone()),
                     format,
@@ -209,7 +209,7 @@ impl JwtProvider {
                     Error::Config("discovery needs an issuer; give a bundle url instead".to_owned())
                 })?;
                 check_url(&crate::jwks_cache::discovery_url(&iss), allow_private)
-                    .map_err(|e| Error::Config(e.to_string()))?;
+                    .map_err(|e| Error::Keys(e.into()))?;
                 JwksCache::remote(
                     KeySource::Discovery { issuer: iss },
                     format,

@@ -233,10 +233,7 @@ impl Provider {
     /// to resolve ([`crate::join_token::parse`]); this refuses them.
     pub async fn verify(&self, evidence: &[u8], now: i64) -> Result<Attestation, Error> {
         if evidence.len() > MAX_EVIDENCE_LEN {
-            return Err(Error::Evidence(format!(
-                "evidence of {} bytes exceeds {MAX_EVIDENCE_LEN}",
-                evidence.len()
-            )));
+            return Err(Error::EvidenceTooLarge(evidence.len()));
         }
         match self {
             Self::Jwt(p) => {

@@ -12,6 +12,8 @@
     reason = "test helpers fail loudly"
 )]
 
+pub mod oidc;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
