@@ -34,6 +34,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/admin-tokens/{id}/revoke", post(revoke_admin_token))
         .route("/audit", get(list_audit))
         .merge(crate::policy_api::router())
+        .merge(crate::attest_api::router())
         .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::require_admin,

@@ -5,6 +5,7 @@
 //! the use cases themselves live in `mandate-engine`.
 
 mod admin;
+mod attest_api;
 mod authzen;
 mod extract;
 mod middleware;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, authzen, policy_api};
+use crate::{admin, attest_api, authzen, policy_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,10 @@ use crate::{admin, authzen, policy_api};
         policy_api::push_policies, policy_api::validate_policies, policy_api::list_policies,
         policy_api::active_policy, policy_api::get_policy, policy_api::activate_policy,
         authzen::evaluation, authzen::evaluations,
+        attest_api::add_provider, attest_api::list_providers, attest_api::get_provider,
+        attest_api::remove_provider, attest_api::add_binding, attest_api::list_bindings,
+        attest_api::remove_binding, attest_api::list_shadows, attest_api::create_join_token,
+        attest_api::attest,
     ),
     modifiers(&AdminTokenScheme),
     tags(
@@ -25,6 +29,7 @@ use crate::{admin, authzen, policy_api};
         (name = "audit", description = "The hash-chained audit log"),
         (name = "policies", description = "Versioned Cedar policy sets"),
         (name = "authzen", description = "OpenID AuthZEN 1.0 decision API"),
+        (name = "attestation", description = "Trust providers, binding rules, shadow agents, join tokens and dry-run attestation"),
     )
 )]
 struct ApiDoc;

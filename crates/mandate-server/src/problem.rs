@@ -192,18 +192,29 @@ impl From<Error> for ApiError {
                     "agent" => "agent_not_found",
                     "admin_token" => "admin_token_not_found",
                     "policy_version" => "policy_version_not_found",
+                    "provider" => "provider_not_found",
+                    "binding" => "binding_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
             }
             Error::AlreadyExists { kind, .. } => {
-                let code = if kind == "agent" {
-                    "agent_exists"
-                } else {
-                    "already_exists"
+                let code = match kind {
+                    "agent" => "agent_exists",
+                    "provider" => "provider_exists",
+                    _ => "already_exists",
                 };
                 Self::new(StatusCode::CONFLICT, code, "Already exists", detail)
             }
+            Error::BindingTie(_) => {
+                Self::new(StatusCode::CONFLICT, "binding_tie", "Binding rules tie", detail)
+            }
+            Error::AttestationRefused { .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "attestation_refused",
+                "Attestation refused",
+                detail,
+            ),
             Error::InvalidState(_) => Self::new(
                 StatusCode::CONFLICT,
                 "invalid_state",
