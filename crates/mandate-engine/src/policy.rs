@@ -452,7 +452,13 @@ impl Engine {
                 .collect();
             data.agents.extend(extra_agents);
             data.users.extend(supplied.users.iter().cloned());
-            data.resources.extend(supplied.resources.iter().cloned());
+            let known_resources: Vec<String> =
+                data.resources.iter().map(|r| r.id.clone()).collect();
+            data.resources.extend(
+                (supplied.resources.iter())
+                    .filter(|r| !known_resources.contains(&r.id))
+                    .cloned(),
+            );
             data.tools.extend(supplied.tools.iter().cloned());
             match Entities::build(&self.policy.schema, &data) {
                 Ok(entities) => loaded

@@ -35,6 +35,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/audit", get(list_audit))
         .merge(crate::policy_api::router())
         .merge(crate::attest_api::router())
+        .merge(crate::tokens_api::admin_router())
         .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::require_admin,

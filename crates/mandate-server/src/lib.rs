@@ -12,6 +12,7 @@ mod middleware;
 pub mod openapi;
 mod policy_api;
 mod problem;
+mod tokens_api;
 
 use std::future::Future;
 
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .nest("/admin/v1", admin::router(state.clone()))
         .merge(authzen::public_router())
+        .merge(tokens_api::public_router())
         .merge(
             authzen::guarded_router().layer(axum::middleware::from_fn_with_state(
                 state.clone(),

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{admin, attest_api, authzen, policy_api};
+use crate::{admin, attest_api, authzen, policy_api, tokens_api};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,8 @@ use crate::{admin, attest_api, authzen, policy_api};
         attest_api::remove_provider, attest_api::add_binding, attest_api::list_bindings,
         attest_api::remove_binding, attest_api::list_shadows, attest_api::create_join_token,
         attest_api::attest,
+        tokens_api::list_keys, tokens_api::rotate_key,
+        tokens_api::add_resource, tokens_api::list_resources, tokens_api::get_resource, tokens_api::remove_resource,
     ),
     modifiers(&AdminTokenScheme),
     tags(
@@ -30,6 +32,8 @@ use crate::{admin, attest_api, authzen, policy_api};
         (name = "policies", description = "Versioned Cedar policy sets"),
         (name = "authzen", description = "OpenID AuthZEN 1.0 decision API"),
         (name = "attestation", description = "Trust providers, binding rules, shadow agents, join tokens and dry-run attestation"),
+        (name = "keys", description = "Token signing keys and their rotation"),
+        (name = "resources", description = "Upstreams tokens can be issued for"),
     )
 )]
 struct ApiDoc;

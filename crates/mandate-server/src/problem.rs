@@ -194,6 +194,7 @@ impl From<Error> for ApiError {
                     "policy_version" => "policy_version_not_found",
                     "provider" => "provider_not_found",
                     "binding" => "binding_not_found",
+                    "resource" => "resource_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
@@ -202,13 +203,17 @@ impl From<Error> for ApiError {
                 let code = match kind {
                     "agent" => "agent_exists",
                     "provider" => "provider_exists",
+                    "resource" | "resource_audience" => "resource_exists",
                     _ => "already_exists",
                 };
                 Self::new(StatusCode::CONFLICT, code, "Already exists", detail)
             }
-            Error::BindingTie(_) => {
-                Self::new(StatusCode::CONFLICT, "binding_tie", "Binding rules tie", detail)
-            }
+            Error::BindingTie(_) => Self::new(
+                StatusCode::CONFLICT,
+                "binding_tie",
+                "Binding rules tie",
+                detail,
+            ),
             Error::AttestationRefused { .. } => Self::new(
                 StatusCode::FORBIDDEN,
                 "attestation_refused",

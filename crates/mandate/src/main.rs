@@ -56,6 +56,20 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// List and rotate token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: cli::keys::KeysCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Manage the resources tokens can be issued for.
+    Resource {
+        #[command(subcommand)]
+        command: cli::resource::ResourceCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Read and verify the audit log.
     Audit {
         #[command(subcommand)]
@@ -138,6 +152,8 @@ async fn run(command: Command) -> ExitCode {
             Err(e) => report(Err(e)),
         },
         Command::AdminToken { command, conn } => report(cli::admin_token::run(command, conn).await),
+        Command::Keys { command, conn } => report(cli::keys::run(command, conn).await),
+        Command::Resource { command, conn } => report(cli::resource::run(command, conn).await),
         Command::Audit {
             command:
                 AuditCommand::List {
@@ -222,6 +238,19 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     } else {
         format!("http://{bound}")
     };
+    // The issuer is the public URL, known only now that the port is bound.
+    if let Err(e) = prepared
+        .engine
+        .start_token_service(
+            prepared.master_key,
+            public_url.clone(),
+            mandate_engine::TokenConfig::default(),
+        )
+        .await
+    {
+        eprintln!("mandate: cannot start the token service: {e}");
+        return ExitCode::FAILURE;
+    }
     let state = mandate_server::AppState {
         engine: prepared.engine.clone(),
         public_url,

@@ -84,6 +84,8 @@ pub struct Prepared {
     pub token_path: PathBuf,
     /// Whether this start created it.
     pub token_created: bool,
+    /// The master key, for the token service's sealed signing keys.
+    pub master_key: [u8; 32],
 }
 
 /// Data directory, master key, database, bootstrap token.
@@ -135,6 +137,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         engine,
         token_path,
         token_created,
+        master_key: key,
     })
 }
 

@@ -4,7 +4,9 @@ pub mod admin_token;
 pub mod agent;
 pub mod audit;
 pub mod discover;
+pub mod keys;
 pub mod policy;
+pub mod resource;
 
 use serde_json::Value;
 

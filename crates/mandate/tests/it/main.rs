@@ -3,7 +3,9 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod attestation;
 mod harness;
 mod policy;
 mod quickstart;
 mod startup;
+mod tokens;

@@ -1,0 +1,182 @@
+//! `mandate resource ...`: the upstreams tokens can be issued for.
+
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::Conn;
+use crate::cli::{connect, path_segment, print_json};
+use crate::client::{ClientError, field, print_table};
+
+/// Resource commands.
+#[derive(Subcommand)]
+pub enum ResourceCommand {
+    /// Add a resource.
+    Add {
+        /// Unique name.
+        name: String,
+        /// Unique absolute URI: the `aud` of its tokens.
+        #[arg(long)]
+        audience: String,
+        /// Comma-separated scopes it understands.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Longest token lifetime: `5m`, `1h`, `300s` (default: the configured maximum).
+        #[arg(long, value_parser = parse_duration)]
+        max_ttl: Option<i64>,
+        /// `http` (default) or `mcp`.
+        #[arg(long)]
+        kind: Option<String>,
+        /// `public`, `internal` (default), `confidential` or `restricted`.
+        #[arg(long)]
+        sensitivity: Option<String>,
+        /// The accountable human's email address.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List resources.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one resource.
+    Show {
+        /// Name.
+        name: String,
+    },
+    /// Remove a resource.
+    Remove {
+        /// Name.
+        name: String,
+    },
+}
+
+/// Parses `1h`, `5m`, `300s` or plain seconds.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('h') => (&s[..s.len() - 1], 3_600),
+        Some('m') => (&s[..s.len() - 1], 60),
+        Some('s') => (&s[..s.len() - 1], 1),
+        _ => (s, 1),
+    };
+    num.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("`{s}` is not a duration like 5m, 1h or 300s"))
+}
+
+/// Runs a resource command.
+pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
+    let c = connect(&conn)?;
+    match cmd {
+        ResourceCommand::Add {
+            name,
+            audience,
+            scopes,
+            max_ttl,
+            kind,
+            sensitivity,
+            owner,
+            json,
+        } => {
+            let body = json!({
+                "name": name,
+                "audience": audience,
+                "scopes": scopes,
+                "max_ttl_secs": max_ttl,
+                "kind": kind,
+                "sensitivity": sensitivity,
+                "owner": owner,
+            });
+            let v = c
+                .call(Method::POST, "/admin/v1/resources", Some(&body))
+                .await?;
+            if json {
+                print_json(&v);
+            } else {
+                println!(
+                    "added resource {} (audience {}, max ttl {}s)",
+                    field(&v, "name"),
+                    field(&v, "audience"),
+                    field(&v, "max_ttl_secs")
+                );
+            }
+        }
+        ResourceCommand::List { json } => {
+            let v = c.call(Method::GET, "/admin/v1/resources", None).await?;
+            let items = v
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if json {
+                print_json(&Value::Array(items));
+            } else {
+                let rows: Vec<Vec<String>> = items
+                    .iter()
+                    .map(|r| {
+                        let scopes = r
+                            .get("scopes")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                            .unwrap_or_default();
+                        vec![
+                            field(r, "name"),
+                            field(r, "audience"),
+                            scopes,
+                            field(r, "max_ttl_secs"),
+                            field(r, "kind"),
+                            field(r, "sensitivity"),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "NAME",
+                        "AUDIENCE",
+                        "SCOPES",
+                        "MAX TTL (S)",
+                        "KIND",
+                        "SENSITIVITY",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        ResourceCommand::Show { name } => {
+            let path = format!("/admin/v1/resources/{}", path_segment(&name));
+            print_json(&c.call(Method::GET, &path, None).await?);
+        }
+        ResourceCommand::Remove { name } => {
+            let path = format!("/admin/v1/resources/{}", path_segment(&name));
+            c.call(Method::DELETE, &path, None).await?;
+            println!("removed resource {name}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_ttl_parses_with_units() {
+        assert_eq!(parse_duration("5m"), Ok(300));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
