@@ -19,7 +19,10 @@ use crate::{ApiError, AppState};
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/providers", post(add_provider).get(list_providers))
-        .route("/providers/{name}", get(get_provider).delete(remove_provider))
+        .route(
+            "/providers/{name}",
+            get(get_provider).delete(remove_provider),
+        )
         .route("/bindings", post(add_binding).get(list_bindings))
         .route("/bindings/{id}", delete(remove_binding))
         .route("/shadows", get(list_shadows))

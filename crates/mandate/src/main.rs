@@ -70,6 +70,35 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Manage trust providers (attestation sources).
+    Provider {
+        #[command(subcommand)]
+        command: cli::provider::ProviderCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Manage binding rules from attestation claims to agents.
+    Binding {
+        #[command(subcommand)]
+        command: cli::binding::BindingCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Dry-run an attestation: verify evidence and show the agent it maps to.
+    Attest {
+        #[command(flatten)]
+        args: cli::attest::AttestArgs,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Create one-time join tokens.
+    #[command(name = "join-token")]
+    JoinToken {
+        #[command(subcommand)]
+        command: cli::join_token::JoinTokenCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Read and verify the audit log.
     Audit {
         #[command(subcommand)]
@@ -152,6 +181,14 @@ async fn run(command: Command) -> ExitCode {
             Err(e) => report(Err(e)),
         },
         Command::AdminToken { command, conn } => report(cli::admin_token::run(command, conn).await),
+        Command::Provider { command, conn } => report(cli::provider::run(command, conn).await),
+        Command::Binding { command, conn } => report(cli::binding::run(command, conn).await),
+        Command::JoinToken { command, conn } => report(cli::join_token::run(command, conn).await),
+        Command::Attest { args, conn } => match cli::attest::run(args, conn).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => report(Err(e)),
+        },
         Command::Keys { command, conn } => report(cli::keys::run(command, conn).await),
         Command::Resource { command, conn } => report(cli::resource::run(command, conn).await),
         Command::Audit {

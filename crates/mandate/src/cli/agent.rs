@@ -82,6 +82,15 @@ pub enum AgentCommand {
         /// Agent name.
         name: String,
     },
+    /// List shadow agents: attested workloads no binding rule maps (denied).
+    Shadows {
+        /// Only this provider's.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn agent_rows(agents: &[Value]) -> Vec<Vec<String>> {
@@ -229,6 +238,7 @@ pub async fn run(cmd: AgentCommand, conn: Conn) -> Result<(), ClientError> {
         AgentCommand::Suspend { name } => status_change(&c, &name, "suspend").await?,
         AgentCommand::Resume { name } => status_change(&c, &name, "resume").await?,
         AgentCommand::Decommission { name } => status_change(&c, &name, "decommission").await?,
+        AgentCommand::Shadows { provider, json } => shadows(&c, provider, json).await?,
     }
     Ok(())
 }
@@ -242,5 +252,46 @@ async fn status_change(c: &Client, name: &str, verb: &str) -> Result<(), ClientE
         )
         .await?;
     println!("{}: {}", field(&a, "name"), field(&a, "status"));
+    Ok(())
+}
+
+async fn shadows(c: &Client, provider: Option<String>, as_json: bool) -> Result<(), ClientError> {
+    let path = match &provider {
+        Some(p) => format!("/admin/v1/shadows?provider={}", path_segment(p)),
+        None => "/admin/v1/shadows".to_owned(),
+    };
+    let v = c.call(Method::GET, &path, None).await?;
+    let items = v.get("items").cloned().unwrap_or(Value::Array(vec![]));
+    if as_json {
+        print_json(&items);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            vec![
+                field(s, "id"),
+                field(s, "provider"),
+                field(s, "subject"),
+                field(s, "count"),
+                field(s, "first_seen"),
+                field(s, "last_seen"),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "PROVIDER",
+            "SUBJECT",
+            "COUNT",
+            "FIRST SEEN",
+            "LAST SEEN",
+        ],
+        &rows,
+    );
     Ok(())
 }

@@ -2,6 +2,10 @@
 
 pub mod admin_token;
 pub mod agent;
+pub mod attest;
+pub mod binding;
+pub mod join_token;
+pub mod provider;
 pub mod audit;
 pub mod discover;
 pub mod keys;

@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod attestation;
 mod harness;
 mod policy;
 mod quickstart;
