@@ -19,6 +19,7 @@ use mandate_store::{AgentFilter, MAX_PAGE, PolicyVersionRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::resources::resources_signature;
 use crate::{Actor, Engine, Error, Result};
 
 /// One policy file as stored and shown.
@@ -378,9 +379,11 @@ impl Engine {
                 }
             }
         };
+        let resources = self.store.list_resources().await?;
         let data = EntityData {
             agents: agents.iter().map(agent_entity).collect(),
-            resources: (self.store.list_resources().await?.iter())
+            resources: resources
+                .iter()
                 .map(crate::resources::resource_entity)
                 .collect(),
             ..Default::default()
@@ -392,7 +395,7 @@ impl Engine {
                 return self.deny_all(version);
             }
         };
-        let signature = Self::agents_signature(&agents);
+        let signature = Self::agents_signature(&agents) + &resources_signature(&resources);
         self.policy.replace(Loaded {
             version,
             agents_signature: signature,
@@ -419,8 +422,11 @@ impl Engine {
     pub async fn refresh_policy_if_changed(&self) -> Result<bool> {
         let version = self.store.active_policy_version().await?;
         let agents = self.all_agents().await?;
+        let resources = self.store.list_resources().await?;
         let current = self.policy.snapshot();
-        if current.version == version && current.agents_signature == Self::agents_signature(&agents)
+        if current.version == version
+            && current.agents_signature
+                == Self::agents_signature(&agents) + &resources_signature(&resources)
         {
             return Ok(false);
         }

@@ -99,6 +99,19 @@ pub(crate) fn resource_entity(r: &ResourceRecord) -> ResourceEntity {
     }
 }
 
+/// Changes when a resource is added or removed (resources are immutable),
+/// so replicas notice each other's changes.
+pub(crate) fn resources_signature(resources: &[ResourceRecord]) -> String {
+    let mut s = String::new();
+    for r in resources {
+        s.push_str(&r.name);
+        s.push('@');
+        s.push_str(&mandate_core::clock::unix_millis(r.created_at).to_string());
+        s.push(';');
+    }
+    mandate_jose::digest::sha256_hex(s.as_bytes())
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> Error {
     Error::Invalid(ValidationError::new(field, message))
 }

@@ -321,3 +321,19 @@ async fn resources_are_validated_unique_and_policy_entities() {
         Err(Error::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn another_replicas_resources_are_picked_up() {
+    let (db, engine, clock) = engine().await;
+    let cfg = EngineConfig {
+        trust_domain: "mandate.local".parse().unwrap(),
+        review_period: Duration::days(90),
+    };
+    let other = Engine::new(db.open().await, clock.clone(), cfg)
+        .await
+        .unwrap();
+    assert!(!engine.refresh_policy_if_changed().await.unwrap());
+    add_billing(&other, None).await;
+    assert!(engine.refresh_policy_if_changed().await.unwrap());
+    assert!(!engine.refresh_policy_if_changed().await.unwrap());
+}
