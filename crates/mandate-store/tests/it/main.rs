@@ -8,5 +8,6 @@
     reason = "tests"
 )]
 
+mod attestation;
 mod conformance;
 mod tokens;
