@@ -171,7 +171,6 @@ static CREW_CONFIG: LazyLock<Regex> =
 static ROLE_KW: LazyLock<Regex> =
     LazyLock::new(|| re(r#"\brole\s*[=:]\s*["'`]([^"'`\n]{1,100})["'`]"#));
 static POSITIONAL: LazyLock<Regex> = LazyLock::new(|| re(r#"^\(\s*["'`]([^"'`\n]{1,100})["'`]"#));
-static AGENT_WORD: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)agent\b"));
 
 /// How far past an opening parenthesis the name is looked for.
 const CALL_WINDOW: usize = 2000;
@@ -191,22 +190,22 @@ pub(crate) fn find(path: &Path, display: &str, text: &str) -> Vec<Finding> {
         let t = l.trim_start();
         !lang.is_comment(t)
     };
+    let in_docstring = docstring_lines(lang, &lines);
     let mut claimed = HashSet::new();
     let mut out = Vec::new();
-    let mut agent_imports = Vec::new();
     for fw in FRAMEWORKS.iter().filter(|f| f.lang == lang) {
-        let Some((import_line, import_text)) = lines
+        // An import alone is no definition (it is mostly for type hints);
+        // it only says which calls to look for.
+        if !lines
             .iter()
-            .enumerate()
-            .filter(|(_, l)| code(l))
-            .find(|(_, l)| fw.import.is_match(l))
-        else {
+            .filter(|l| code(l))
+            .any(|l| fw.import.is_match(l))
+        {
             continue;
-        };
-        let before = out.len();
+        }
         for (i, l) in lines.iter().enumerate() {
             let t = l.trim_start();
-            if !code(l) || is_declaration(t) {
+            if !code(l) || is_declaration(t) || in_docstring.get(i).copied().unwrap_or(false) {
                 continue;
             }
             let Some((start, _)) = index.line(text, i + 1) else {
@@ -214,7 +213,7 @@ pub(crate) fn find(path: &Path, display: &str, text: &str) -> Vec<Finding> {
             };
             for def in &fw.defs {
                 for m in def.find_iter(l) {
-                    if !claimed.insert(start + m.start()) {
+                    if inside_string(&l[..m.start()]) || !claimed.insert(start + m.start()) {
                         continue;
                     }
                     let paren = m.as_str().find('(').map_or(m.end(), |p| m.start() + p);
@@ -223,16 +222,37 @@ pub(crate) fn find(path: &Path, display: &str, text: &str) -> Vec<Finding> {
                 }
             }
         }
-        if out.len() == before && AGENT_WORD.is_match(import_text) {
-            agent_imports.push((import_line + 1, fw.id));
-        }
-    }
-    if out.is_empty() {
-        for (line, id) in agent_imports {
-            out.push(agent(display, line, id, lang.name(), None, "import"));
-        }
     }
     out
+}
+
+/// Which lines lie inside a Python triple-quoted string (docstring
+/// examples are not definitions). The opening and closing lines count as
+/// inside too.
+fn docstring_lines(lang: Lang, lines: &[&str]) -> Vec<bool> {
+    let mut open = false;
+    lines
+        .iter()
+        .map(|l| {
+            if lang != Lang::Python {
+                return false;
+            }
+            let quotes = l.matches("\"\"\"").count() + l.matches("'''").count();
+            let was_open = open;
+            if quotes % 2 == 1 {
+                open = !open;
+            }
+            was_open || quotes > 0
+        })
+        .collect()
+}
+
+/// True when `before` (a line up to a match) leaves a string open, as in
+/// `f"Agent(role={self.role})"`.
+fn inside_string(before: &str) -> bool {
+    ['"', '\'', '`']
+        .iter()
+        .any(|q| before.matches(*q).count() % 2 == 1)
 }
 
 fn is_declaration(trimmed: &str) -> bool {

@@ -84,8 +84,8 @@ pub struct AgentDefinition {
     pub language: String,
     /// The agent's name when the definition gives one.
     pub name: Option<String>,
-    /// What matched: the constructor or call (`Agent(`), or `import` when the
-    /// file only imports the framework.
+    /// What matched: the constructor or factory call (`Agent(`), or
+    /// `agents.yaml` for CrewAI configuration.
     pub evidence: String,
 }
 

@@ -9,13 +9,19 @@ fn every_builtin_pattern_compiles() {
     let text =
         "from agents import Agent\nAgent(name=\"x\")\nimport { Agent } from \"@openai/agents\";\n";
     assert!(!scan_text(Path::new("a.py"), text).is_empty());
-    // TypeScript: the import names an agent class, the Python call is no
+    // TypeScript: an import alone defines nothing, and the Python call is no
     // TypeScript definition.
-    let ts = scan_text(Path::new("a.ts"), text);
-    assert_eq!(ts.len(), 1, "{ts:?}");
-    assert_eq!(ts[0].line, 3);
+    assert!(scan_text(Path::new("a.ts"), text).is_empty());
     let _ = scan_text(Path::new("x/.vscode/mcp.json"), "{}");
     let _ = scan_text(Path::new("agents.yaml"), "a: {role: r}");
+}
+
+#[test]
+fn calls_in_strings_and_docstrings_are_not_definitions() {
+    let text = "from crewai import Agent\n\"\"\"Example:\n\n    agent = Agent(role=\"x\")\n\"\"\"\nr = f\"Agent(role={1})\"\nreal = Agent(role=\"Researcher\")\n";
+    let found = scan_text(Path::new("a.py"), text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].line, found[0].name()), (7, Some("Researcher")));
 }
 
 #[test]
