@@ -12,9 +12,21 @@ async fn get_json(url: &str) -> (reqwest::header::HeaderMap, Value) {
 }
 
 #[tokio::test]
-async fn keys_metadata_and_resources() {
+async fn keys_metadata_and_resources_on_sqlite() {
+    scenario(None).await;
+}
+
+#[tokio::test]
+async fn keys_metadata_and_resources_on_postgres() {
+    let Some(db) = mandate_testkit::TestDb::postgres().await else {
+        return;
+    };
+    scenario(Some(&db.url_string)).await;
+}
+
+async fn scenario(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), None);
+    let server = Server::start(&dir.path().join("data"), database);
 
     // Metadata: the issuer is the public URL byte for byte, in both documents.
     for doc in ["oauth-authorization-server", "openid-configuration"] {
@@ -172,7 +184,7 @@ async fn keys_metadata_and_resources() {
     server.stop();
 
     // A restart keeps both keys (no new first key).
-    let server = Server::start(&dir.path().join("data"), None);
+    let server = Server::start(&dir.path().join("data"), database);
     let (_, jwks) = get_json(&format!("{}/.well-known/jwks.json", server.url)).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     server.stop();
