@@ -3,13 +3,13 @@
 pub mod admin_token;
 pub mod agent;
 pub mod attest;
-pub mod binding;
-pub mod join_token;
-pub mod provider;
 pub mod audit;
+pub mod binding;
 pub mod discover;
+pub mod join_token;
 pub mod keys;
 pub mod policy;
+pub mod provider;
 pub mod resource;
 
 use serde_json::Value;
