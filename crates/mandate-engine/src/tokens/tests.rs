@@ -337,3 +337,28 @@ async fn another_replicas_resources_are_picked_up() {
     assert!(engine.refresh_policy_if_changed().await.unwrap());
     assert!(!engine.refresh_policy_if_changed().await.unwrap());
 }
+
+#[tokio::test]
+async fn keys_sealed_under_another_master_key_are_never_used() {
+    let (db, _engine, clock) = engine().await;
+    let cfg = EngineConfig {
+        trust_domain: "mandate.local".parse().unwrap(),
+        review_period: Duration::days(90),
+    };
+    let other = Engine::new(db.open().await, clock.clone(), cfg)
+        .await
+        .unwrap();
+    other
+        .start_token_service([8; 32], ISSUER.into(), TokenConfig::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        other.published_jwks().await,
+        Err(Error::Internal(_))
+    ));
+    add_billing(&other, None).await;
+    assert!(matches!(
+        other.mint_token(mint_request()).await,
+        Err(Error::Internal(_))
+    ));
+}
