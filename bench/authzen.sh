@@ -22,4 +22,4 @@ for _ in $(seq 1 50); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break;
 export MANDATE_URL="http://127.0.0.1:$port" MANDATE_TOKEN_FILE="$dir/data/admin-token"
 "$bin" policy push examples/policies/*.cedar -m bench >/dev/null
 "$bin" agent register deploy-bot --owner ann@example.com --kind autonomous --label env=prod --label trust-provider=k8s-prod >/dev/null
-MANDATE_TOKEN=$(cat "$dir/data/admin-token") wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/authzen.lua "http://127.0.0.1:$port/access/v1/evaluation" | tail -n 1
+MANDATE_TOKEN=$(cat "$dir/data/admin-token") wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"${secs}s" --latency -s bench/authzen.lua "http://127.0.0.1:$port/access/v1/evaluation" | tail -n 1
