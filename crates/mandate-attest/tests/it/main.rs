@@ -9,3 +9,4 @@
 
 mod aws_iid;
 mod props;
+mod provider_props;

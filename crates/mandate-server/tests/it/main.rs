@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod attest_api;
 mod bad_input;
 mod openapi;
 mod support;
