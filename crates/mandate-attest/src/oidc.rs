@@ -248,17 +248,6 @@ impl JwtProvider {
         self.finish(jwt)
     }
 
-    /// Verifies with the warm verifier only (benchmarks).
-    pub fn verify_warm(
-        &self,
-        verifier: &Arc<JwtVerifier>,
-        token: &str,
-        now: i64,
-    ) -> Result<VerifiedToken, Error> {
-        let jwt = verifier.verify(token, now).map_err(Error::Token)?;
-        self.finish(jwt)
-    }
-
     /// The current verifier (fetching if needed).
     pub async fn verifier(&self, now: i64) -> Result<Arc<JwtVerifier>, Error> {
         Ok(self.cache.current(now).await?)

@@ -3,7 +3,8 @@
 //! The trust bundle is a SPIFFE bundle (a JWKS whose entries carry `use`
 //! `x509-svid`, `jwt-svid` or `wit-svid`, plus `spiffe_refresh_hint` and
 //! `spiffe_sequence`) or a plain JWKS. Only `jwt-svid` entries, and entries
-//! with no `use` (the JWT bundle form), become verification keys; X.509 and
+//! with no `use` or `use` `sig` (the JWT bundle and plain JWKS forms),
+//! become verification keys; X.509 and
 //! WIT authorities are skipped and their `x5c` is never used for JWT trust.
 //! Every JWT key needs a `kid` (SPIFFE Trust Domain and Bundle §4.2.2).
 //!
@@ -60,7 +61,7 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
             return Err(BundleError(format!("entry {i} is not an object")));
         };
         match m.get("use").and_then(Value::as_str) {
-            Some("jwt-svid") | None => {}
+            Some("jwt-svid" | "sig") | None => {}
             Some(_) => continue,
         }
         if !matches!(m.get("kid"), Some(Value::String(k)) if !k.is_empty()) {

@@ -373,3 +373,110 @@ async fn spiffe_jwt_svids_of_a_federated_domain() {
         env.refused("partner", &svid(bad), "bad_spiffe_id").await;
     }
 }
+
+#[tokio::test]
+async fn ci_presets_check_their_claims() {
+    let env = env().await;
+    env.agent("release-bot").await;
+    let key = SigningKey::generate(Algorithm::Es256)
+        .unwrap()
+        .with_kid("gh-1");
+    let jwks = json!({"keys": [key.public_jwk().unwrap().to_json()]});
+    let mut spec = oidc_spec(
+        None,
+        KeysSpec::Inline {
+            document: jwks.clone(),
+        },
+    );
+    spec.required_claims
+        .insert("repository_owner".into(), "acme".into());
+    env.engine
+        .add_provider(&env.admin, "gha", ProviderSpec::GithubActions(spec), false)
+        .await
+        .unwrap();
+    let gitlab = oidc_spec(
+        Some("https://gitlab.example.com"),
+        KeysSpec::Inline { document: jwks },
+    );
+    env.engine
+        .add_provider(&env.admin, "gitlab", ProviderSpec::GitlabCi(gitlab), false)
+        .await
+        .unwrap();
+    let gha = env.engine.provider("gha").await.unwrap();
+    assert!(gha.binding_claims.contains(&"job_workflow_ref".to_owned()));
+    env.bind(
+        "gha",
+        "release-bot",
+        &["repository=acme/app", "ref~refs/tags/*"],
+    )
+    .await;
+    env.bind("gitlab", "release-bot", &["project_path=acme/app"])
+        .await;
+    let gh = |owner: &str, repo: Option<&str>| {
+        let mut c = json!({
+            "iss": "https://token.actions.githubusercontent.com", "aud": AUDIENCE,
+            "exp": now() + 300, "iat": now(), "sub": "repo:acme/app:ref:refs/tags/v1",
+            "repository_owner": owner, "ref": "refs/tags/v1", "job_workflow_ref": "acme/app/.github/workflows/release.yml@refs/tags/v1",
+        });
+        if let Some(r) = repo {
+            c["repository"] = json!(r);
+        }
+        sign(&key, &c)
+    };
+    let a = env
+        .engine
+        .attest("gha", gh("acme", Some("acme/app")).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(a.agent.as_str(), "release-bot");
+    assert_eq!(
+        a.claims["job_workflow_ref"],
+        "acme/app/.github/workflows/release.yml@refs/tags/v1"
+    );
+    env.refused("gha", &gh("evil", Some("acme/app")), "claim_mismatch")
+        .await;
+    env.refused("gha", &gh("acme", None), "missing_claim").await;
+    let gl = sign(
+        &key,
+        &json!({
+            "iss": "https://gitlab.example.com", "aud": AUDIENCE, "exp": now() + 300,
+            "sub": "project_path:acme/app:ref_type:branch:ref:main", "project_path": "acme/app",
+        }),
+    );
+    let a = env.engine.attest("gitlab", gl.as_bytes()).await.unwrap();
+    assert_eq!(a.agent.as_str(), "release-bot");
+}
+
+#[tokio::test]
+async fn spiffe_bundles_are_fetched_from_their_url() {
+    let env = env().await;
+    env.agent("payments").await;
+    let issuer = TestIssuer::start().await;
+    let spec: ProviderSpec = serde_json::from_value(json!({
+        "kind": "spiffe",
+        "config": {"trust_domain": "partner.example", "audience": AUDIENCE, "bundle": {"from": "url", "url": issuer.jwks_url()}}
+    }))
+    .unwrap();
+    assert!(
+        env.engine
+            .add_provider(&env.admin, "partner", spec.clone(), false)
+            .await
+            .is_err()
+    );
+    env.engine
+        .add_provider(&env.admin, "partner", spec, true)
+        .await
+        .unwrap();
+    env.bind(
+        "partner",
+        "payments",
+        &["spiffe_id~spiffe://partner.example/ns/pay/*"],
+    )
+    .await;
+    let svid = issuer.sign(&json!({
+        "sub": "spiffe://partner.example/ns/pay/sa/payments", "aud": AUDIENCE, "exp": now() + 300,
+    }));
+    let a = env.engine.attest("partner", svid.as_bytes()).await.unwrap();
+    assert_eq!(a.subject, "spiffe://partner.example/ns/pay/sa/payments");
+    assert_eq!(issuer.jwks_fetches(), 1);
+}
