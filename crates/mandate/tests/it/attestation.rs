@@ -59,9 +59,21 @@ fn attest(server: &Server, provider: &str, file: &str) -> (bool, String) {
 }
 
 #[tokio::test]
-async fn providers_bindings_attest_and_shadows() {
+async fn providers_bindings_attest_and_shadows_on_sqlite() {
+    scenario(None).await;
+}
+
+#[tokio::test]
+async fn providers_bindings_attest_and_shadows_on_postgres() {
+    let Some(db) = mandate_testkit::TestDb::postgres().await else {
+        return;
+    };
+    scenario(Some(&db.url_string)).await;
+}
+
+async fn scenario(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("mandate-data"), None);
+    let server = Server::start(&dir.path().join("mandate-data"), database);
     for a in ["invoice-bot", "builder", "dev-bot"] {
         ok(server.cli(&[
             "agent",
