@@ -480,3 +480,54 @@ async fn spiffe_bundles_are_fetched_from_their_url() {
     assert_eq!(a.subject, "spiffe://partner.example/ns/pay/sa/payments");
     assert_eq!(issuer.jwks_fetches(), 1);
 }
+
+#[tokio::test]
+async fn algorithms_off_the_providers_list_are_refused() {
+    let env = env().await;
+    env.agent("invoice-bot").await;
+    let jwks: serde_json::Value = serde_json::from_slice(&read("kubernetes/jwks.json")).unwrap();
+    let mut spec = oidc_spec(Some(K8S_ISSUER), KeysSpec::Inline { document: jwks });
+    spec.algorithms = vec!["ES256".into()];
+    spec.skew_secs = Some(0);
+    env.engine
+        .add_provider(&env.admin, "es-only", ProviderSpec::Kubernetes(spec), false)
+        .await
+        .unwrap();
+    env.bind(
+        "es-only",
+        "invoice-bot",
+        &["kubernetes.io.namespace=billing"],
+    )
+    .await;
+    let claims = k8s_claims("billing", "invoice-bot");
+    assert!(
+        env.engine
+            .attest("es-only", sign(&es_key(), &claims).as_bytes())
+            .await
+            .is_ok()
+    );
+    env.refused("es-only", &sign(&rs_key(), &claims), "alg_not_allowed")
+        .await;
+    // Skew 0: a token expiring this second is already refused.
+    let mut c = claims.clone();
+    c["exp"] = json!(now());
+    env.refused("es-only", &sign(&es_key(), &c), "expired")
+        .await;
+    // A provider asking for an unknown algorithm or too much skew is refused.
+    let mut bad = oidc_spec(Some(K8S_ISSUER), KeysSpec::Discovery);
+    bad.algorithms = vec!["HS256".into()];
+    assert!(
+        env.engine
+            .add_provider(&env.admin, "bad", ProviderSpec::Oidc(bad), false)
+            .await
+            .is_err()
+    );
+    let mut bad = oidc_spec(Some(K8S_ISSUER), KeysSpec::Discovery);
+    bad.skew_secs = Some(61);
+    assert!(
+        env.engine
+            .add_provider(&env.admin, "bad", ProviderSpec::Oidc(bad), false)
+            .await
+            .is_err()
+    );
+}
