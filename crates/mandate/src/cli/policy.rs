@@ -269,7 +269,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 fn test(cases: &std::path::Path) -> ExitCode {
     match mandate_policy::cases::run_file(cases) {
         Ok(report) => {
-            print!("{report}");
+            println!("{}", report.to_string().trim_end());
             if report.passed() {
                 ExitCode::SUCCESS
             } else {
