@@ -28,10 +28,7 @@ use mandate_jose::jwk::JwkSet;
 use mandate_jose::jws::{Algorithm, SigningKey};
 use serde_json::{Value, json};
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/test-data/kubernetes"
-);
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/kubernetes");
 const NOW: i64 = 1_700_000_100;
 
 fn read(name: &str) -> Vec<u8> {

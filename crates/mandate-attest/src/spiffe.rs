@@ -121,10 +121,7 @@ pub fn check_svid(
 mod tests {
     use super::*;
 
-    const DATA: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/test-data/spiffe"
-    );
+    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/spiffe");
 
     fn read(rel: &str) -> Vec<u8> {
         std::fs::read(format!("{DATA}/{rel}")).unwrap()

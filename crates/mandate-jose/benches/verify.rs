@@ -27,10 +27,7 @@ use mandate_jose::jwt::JwtVerifier;
 use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject as _;
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/test-data/kubernetes"
-);
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/kubernetes");
 const NOW: i64 = 1_700_000_100;
 
 fn read(name: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@ use mandate_attest::aws_iid::{
     SignatureForm,
 };
 
-pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/test-data");
+pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 pub fn read(rel: &str) -> Vec<u8> {
     let path = format!("{TEST_DATA}/aws-iid/{rel}");

@@ -18,7 +18,7 @@ proptest! {
     fn mutated_pkcs7_never_panics_and_never_yields_another_document(
         at in 0usize..1423, byte in any::<u8>()
     ) {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/test-data/aws-iid/rsa2048");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/aws-iid/rsa2048");
         let mut p7 = std::fs::read(path).unwrap();
         let v = AwsIidVerifier::new(Policy::new(i64::MAX).allow_account("692406183521")).unwrap();
         let expected = v.verify(&Evidence::Pkcs7(&p7), 1_525_869_058).unwrap();
@@ -37,7 +37,7 @@ fn truncated_pkcs7_never_panics() {
     use base64::Engine as _;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/test-data/aws-iid/rsa2048"
+        "/../../testdata/aws-iid/rsa2048"
     );
     let text: Vec<u8> = std::fs::read(path)
         .unwrap()

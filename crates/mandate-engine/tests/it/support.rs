@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 /// The shared test data folder (the repository's sibling `shared/`).
-pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/test-data");
+pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 pub const K8S_ISSUER: &str = "https://issuer.example.com";
 pub const AUDIENCE: &str = "mandate";

@@ -7,7 +7,7 @@ use mandate_jose::jwt::JwtVerifier;
 use serde_json::{Value, json};
 
 /// The shared test data folder (the repository's sibling `shared/`).
-pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/test-data");
+pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 /// Reads a file under the shared test data folder.
 pub fn read(rel: &str) -> Vec<u8> {

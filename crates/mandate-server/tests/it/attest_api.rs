@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Running, start};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/test-data");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 async fn call(
     r: &Running,

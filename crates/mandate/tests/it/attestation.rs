@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Server, ok, stdout};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/test-data");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 const RS_KID: &str = "JHJehTTTZlsspKHT-GaJxK7Kd1NQgZJu3fyK6K_QDYU";
 
 fn data(rel: &str) -> String {
