@@ -20,6 +20,7 @@ macro_rules! dispatch {
 
 mod attestation;
 mod backend;
+mod batch;
 mod tokens;
 mod types;
 mod url;
@@ -59,6 +60,9 @@ pub enum Error {
     /// The row changed between read and write (optimistic concurrency).
     #[error("{0} was changed concurrently")]
     Conflict(String),
+    /// A batched audit write failed; nothing of the batch was written.
+    #[error("audit write failed: {0}")]
+    AuditWrite(String),
     /// A stored value could not be read back as a domain value.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

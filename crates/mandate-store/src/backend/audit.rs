@@ -79,10 +79,29 @@ macro_rules! imp {
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
+                match &self.batch {
+                    Some(batch) => batch.append(draft, at).await,
+                    None => {
+                        let mut out = self.append_batch(vec![(draft, at)]).await?;
+                        out.pop()
+                            .ok_or_else(|| crate::Error::AuditWrite("empty batch".into()))
+                    }
+                }
+            }
+
+            /// Appends several events in one transaction (one commit, one
+            /// `fsync`), in order.
+            pub(crate) async fn append_batch(
+                &self,
+                items: Vec<(AuditDraft, OffsetDateTime)>,
+            ) -> Result<Vec<AuditEvent>> {
                 let mut tx = self.write.begin().await?;
-                let ev = Self::append_in(&mut tx, draft, at).await?;
+                let mut out = Vec::with_capacity(items.len());
+                for (draft, at) in items {
+                    out.push(Self::append_in(&mut tx, draft, at).await?);
+                }
                 tx.commit().await?;
-                Ok(ev)
+                Ok(out)
             }
 
             fn event_from_row(row: &$row) -> Result<AuditEvent> {
@@ -228,5 +247,17 @@ impl crate::Store {
     /// the head.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
         dispatch!(self, s => s.verify_audit_chain().await)
+    }
+}
+
+impl crate::batch::Sink for super::SqliteStore {
+    async fn write(&self, items: Vec<(AuditDraft, OffsetDateTime)>) -> Result<Vec<AuditEvent>> {
+        self.append_batch(items).await
+    }
+}
+
+impl crate::batch::Sink for super::PgStore {
+    async fn write(&self, items: Vec<(AuditDraft, OffsetDateTime)>) -> Result<Vec<AuditEvent>> {
+        self.append_batch(items).await
     }
 }

@@ -76,6 +76,7 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> bool {
 pub struct SqliteStore {
     pub(crate) write: Pool<Sqlite>,
     pub(crate) read: Pool<Sqlite>,
+    pub(crate) batch: Option<crate::batch::Batcher>,
 }
 
 /// The PostgreSQL backend. Audit appends lock the chain head row
@@ -85,6 +86,7 @@ pub struct SqliteStore {
 pub struct PgStore {
     pub(crate) write: Pool<Postgres>,
     pub(crate) read: Pool<Postgres>,
+    pub(crate) batch: Option<crate::batch::Batcher>,
 }
 
 macro_rules! imp {
@@ -124,7 +126,16 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Self { write, read })
+        let direct = Self {
+            write,
+            read,
+            batch: None,
+        };
+        let batch = crate::batch::Batcher::spawn(direct.clone());
+        Ok(Self {
+            batch: Some(batch),
+            ..direct
+        })
     }
 }
 
@@ -136,9 +147,15 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self {
+        let direct = Self {
             write: pool.clone(),
             read: pool,
+            batch: None,
+        };
+        let batch = crate::batch::Batcher::spawn(direct.clone());
+        Ok(Self {
+            batch: Some(batch),
+            ..direct
         })
     }
 }

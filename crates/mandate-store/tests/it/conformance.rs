@@ -35,6 +35,7 @@ conformance!(
     meta_keeps_the_first_value,
     data_survives_reopening,
     policy_versions_push_list_and_roll_back,
+    concurrent_audit_appends_keep_one_linear_chain,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -520,4 +521,30 @@ async fn policy_versions_push_list_and_roll_back(_db: TestDb, store: Store) {
             .len(),
         3
     );
+}
+
+async fn concurrent_audit_appends_keep_one_linear_chain(_db: TestDb, store: Store) {
+    // Concurrent writers are grouped into shared transactions; every caller
+    // still gets its own event back, and the chain stays linear.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.append_audit(ev("test.concurrent", &format!("t/{i}")), T0)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let e = t.await.unwrap();
+        assert_eq!(e.event_type, "test.concurrent");
+        seqs.push(e.seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<i64>>());
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { count: 200, .. }
+    ));
 }

@@ -1,0 +1,97 @@
+//! Group commit for audit events that go with no other change (decisions,
+//! attestation outcomes, rejected requests).
+//!
+//! Concurrent callers hand their event to one writer task; it takes every
+//! event waiting at that moment (up to [`MAX_BATCH`]), appends them in one
+//! transaction and answers each caller only after that transaction
+//! committed. Durability per event is unchanged — nobody is answered before
+//! their event is on disk — but N concurrent events cost one commit instead
+//! of N. A lone event is written at once: no timer, no added latency.
+
+use std::future::Future;
+
+use mandate_core::{AuditDraft, AuditEvent};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Error, Result};
+
+/// Most events written in one transaction.
+pub const MAX_BATCH: usize = 256;
+const QUEUE: usize = 4096;
+
+/// Writes a batch of events in one transaction, in order.
+pub(crate) trait Sink: Clone + Send + Sync + 'static {
+    fn write(
+        &self,
+        items: Vec<(AuditDraft, OffsetDateTime)>,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>>> + Send;
+}
+
+struct Pending {
+    draft: AuditDraft,
+    at: OffsetDateTime,
+    reply: oneshot::Sender<Result<AuditEvent>>,
+}
+
+/// The handle callers append through; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Batcher {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("event_type", &self.draft.event_type)
+            .finish()
+    }
+}
+
+impl Batcher {
+    /// Starts the writer task over `sink`. The task ends when every handle is
+    /// dropped.
+    pub(crate) fn spawn<S: Sink>(sink: S) -> Batcher {
+        let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let (items, replies): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|p| ((p.draft, p.at), p.reply))
+                    .unzip();
+                match sink.write(items).await {
+                    Ok(events) => {
+                        for (reply, ev) in replies.into_iter().zip(events) {
+                            let _ = reply.send(Ok(ev));
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        for reply in replies {
+                            let _ = reply.send(Err(Error::AuditWrite(msg.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        Batcher { tx }
+    }
+
+    /// Appends one event and waits until its batch is committed.
+    pub(crate) async fn append(&self, draft: AuditDraft, at: OffsetDateTime) -> Result<AuditEvent> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending { draft, at, reply })
+            .await
+            .map_err(|_| Error::AuditWrite("the audit writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::AuditWrite("the audit writer has stopped".into()))?
+    }
+}
