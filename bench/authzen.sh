@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}; secs=${2:-10}; conns=${3:-8}
-cargo build -q --release -p mandate
-bin=target/release/mandate
+# MANDATE_BIN=path uses that binary instead of building (for A/B runs).
+if [ -z "${MANDATE_BIN:-}" ]; then
+  cargo build -q --release -p mandate
+fi
+bin=${MANDATE_BIN:-target/release/mandate}
 dir=$(mktemp -d)
 port=18420
 args=(serve --data-dir "$dir/data" --listen "127.0.0.1:$port")
