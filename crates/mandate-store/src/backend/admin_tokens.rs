@@ -122,13 +122,7 @@ macro_rules! imp {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                if done.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                Self::append_in(&mut tx, draft, at).await?;
-                tx.commit().await?;
-                Ok(true)
+                Self::commit_if_changed(tx, done.rows_affected() == 1, draft, at).await
             }
         }
     };

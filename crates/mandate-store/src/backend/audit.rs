@@ -74,6 +74,24 @@ macro_rules! imp {
                 })
             }
 
+            /// Ends a conditional change: when nothing `changed` (no row
+            /// matched), rolls back and returns `false`; otherwise appends
+            /// `draft` in the same transaction, commits and returns `true`.
+            pub(crate) async fn commit_if_changed(
+                mut tx: Transaction<'static, $db>,
+                changed: bool,
+                draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<bool> {
+                if !changed {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::append_in(&mut tx, draft, at).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             pub(crate) async fn append_audit(
                 &self,
                 draft: AuditDraft,
