@@ -10,6 +10,7 @@
 mod admin_token;
 mod agents;
 mod attest;
+pub mod governance;
 mod policy;
 mod resources;
 mod tokens;
@@ -143,6 +144,7 @@ pub struct Engine {
     policy: Arc<policy::PolicyCache>,
     tokens: Arc<tokens::TokenSlot>,
     attest: Arc<attest::AttestState>,
+    governance: Arc<governance::GovState>,
 }
 
 impl Engine {
@@ -156,6 +158,7 @@ impl Engine {
             policy: Arc::new(policy::PolicyCache::new()?),
             tokens: Arc::default(),
             attest: Arc::new(attest::AttestState::new()?),
+            governance: Arc::default(),
         };
         engine.reload_policy().await?;
         Ok(engine)

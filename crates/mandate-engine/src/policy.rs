@@ -444,6 +444,7 @@ impl Engine {
         request: &Request,
         supplied: &EntityData,
     ) -> Result<Decision> {
+        let request = &*self.with_agent_risk(request);
         let loaded = self.policy.snapshot();
         let decision = if supplied == &EntityData::default() {
             loaded.engine.evaluate(request)

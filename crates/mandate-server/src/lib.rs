@@ -8,6 +8,7 @@ mod admin;
 mod attest_api;
 mod authzen;
 mod extract;
+mod governance_api;
 mod middleware;
 pub mod openapi;
 mod policy_api;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .nest("/admin/v1", admin::router(state.clone()))
+        .merge(governance_api::router(state.clone()))
         .merge(authzen::public_router())
         .merge(tokens_api::public_router())
         .merge(

@@ -58,6 +58,7 @@ impl Modify for AdminTokenScheme {
 /// The document as pretty-printed JSON with a final newline.
 pub fn document() -> String {
     let mut doc = ApiDoc::openapi();
+    doc.merge(crate::governance_api::ApiDoc::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');

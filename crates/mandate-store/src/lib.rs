@@ -21,6 +21,7 @@ macro_rules! dispatch {
 mod attestation;
 mod backend;
 mod batch;
+pub mod governance;
 mod tokens;
 mod types;
 mod url;

@@ -59,6 +59,8 @@ pub struct RawConfig {
     pub trust_domain: Option<String>,
     /// `review_period_days = 90`: default review period of new agents.
     pub review_period_days: Option<i64>,
+    /// `[governance]`: stale-agent rule and drift detector settings.
+    pub governance: Option<mandate_engine::governance::GovernanceSettings>,
 }
 
 impl RawConfig {
@@ -90,6 +92,7 @@ impl RawConfig {
             public_url: env.var("MANDATE_PUBLIC_URL"),
             trust_domain: env.var("MANDATE_TRUST_DOMAIN"),
             review_period_days,
+            governance: None,
         })
     }
 
@@ -102,6 +105,7 @@ impl RawConfig {
             public_url: over.public_url.or(self.public_url),
             trust_domain: over.trust_domain.or(self.trust_domain),
             review_period_days: over.review_period_days.or(self.review_period_days),
+            governance: over.governance.or(self.governance),
         }
     }
 
@@ -154,6 +158,8 @@ impl RawConfig {
                 "review_period_days: {days} is not between 1 and 3650"
             )));
         }
+        let governance = self.governance.unwrap_or_default();
+        governance.validate().map_err(ConfigError)?;
         Ok(Config {
             listen,
             data_dir,
@@ -162,6 +168,7 @@ impl RawConfig {
             public_url_explicit: false,
             trust_domain,
             review_period: time::Duration::days(days),
+            governance,
         })
     }
 }
@@ -183,6 +190,8 @@ pub struct Config {
     pub trust_domain: TrustDomain,
     /// Default review period of new agents.
     pub review_period: time::Duration,
+    /// Stale-agent rule and drift detector settings.
+    pub governance: mandate_engine::governance::GovernanceSettings,
 }
 
 /// Builds the configuration from a file (if given), the environment and flags.

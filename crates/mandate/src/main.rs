@@ -106,6 +106,27 @@ enum Command {
     },
     /// Find agents, MCP servers and hard-coded credentials in source trees.
     Discover(cli::discover::DiscoverArgs),
+    /// Governance reports: inventory and access review.
+    Report {
+        #[command(subcommand)]
+        command: cli::report::ReportCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// List agents past their review-by date.
+    Review {
+        #[command(flatten)]
+        args: cli::review::ReviewArgs,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// List and acknowledge drift findings.
+    Findings {
+        #[command(subcommand)]
+        command: cli::findings::FindingsCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
 
 #[derive(Args)]
@@ -175,6 +196,9 @@ async fn run(command: Command) -> ExitCode {
     match command {
         Command::Serve(args) => run_serve(args).await,
         Command::Discover(args) => cli::discover::run(args).await,
+        Command::Report { command, conn } => report(cli::report::run(command, conn).await),
+        Command::Review { args, conn } => report(cli::review::due(args, conn).await),
+        Command::Findings { command, conn } => report(cli::findings::run(command, conn).await),
         Command::Agent { command, conn } => report(cli::agent::run(command, conn).await),
         Command::Policy { command, conn } => match cli::policy::run(command, conn).await {
             Ok(code) => code,
@@ -225,6 +249,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         public_url: args.public_url,
         trust_domain: args.trust_domain,
         review_period_days: None,
+        governance: None,
     };
     let cfg = match config::load(args.config.as_deref(), &config::ProcessEnv, flags) {
         Ok(c) => c,
@@ -292,6 +317,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         engine: prepared.engine.clone(),
         public_url,
     };
+    let _governance = prepared.engine.spawn_governance(cfg.governance.clone());
     // Other replicas change policies and the inventory too: pick that up.
     let refresher = prepared.engine.clone();
     tokio::spawn(async move {

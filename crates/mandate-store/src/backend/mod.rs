@@ -41,6 +41,7 @@ mod admin_tokens;
 mod agents;
 mod attestation;
 mod audit;
+mod governance;
 mod meta;
 mod policies;
 mod tokens;

@@ -91,6 +91,10 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Record a review of an agent and move its review-by date.
+    Review(crate::cli::review::AgentReviewArgs),
+    /// List agents with no recent attestation or token; `--apply` suspends them.
+    Stale(crate::cli::review::StaleArgs),
 }
 
 fn agent_rows(agents: &[Value]) -> Vec<Vec<String>> {
@@ -239,6 +243,8 @@ pub async fn run(cmd: AgentCommand, conn: Conn) -> Result<(), ClientError> {
         AgentCommand::Resume { name } => status_change(&c, &name, "resume").await?,
         AgentCommand::Decommission { name } => status_change(&c, &name, "decommission").await?,
         AgentCommand::Shadows { provider, json } => shadows(&c, provider, json).await?,
+        AgentCommand::Review(args) => crate::cli::review::agent_review(&c, args).await?,
+        AgentCommand::Stale(args) => crate::cli::review::stale(&c, args).await?,
     }
     Ok(())
 }

@@ -6,11 +6,14 @@ pub mod attest;
 pub mod audit;
 pub mod binding;
 pub mod discover;
+pub mod findings;
 pub mod join_token;
 pub mod keys;
 pub mod policy;
 pub mod provider;
+pub mod report;
 pub mod resource;
+pub mod review;
 
 use serde_json::Value;
 

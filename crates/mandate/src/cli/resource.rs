@@ -53,6 +53,8 @@ pub enum ResourceCommand {
         /// Name.
         name: String,
     },
+    /// Show or set the tools a resource offers (for access review).
+    Tools(crate::cli::review::ToolsArgs),
 }
 
 /// Parses `1h`, `5m`, `300s` or plain seconds.
@@ -163,6 +165,7 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
             c.call(Method::DELETE, &path, None).await?;
             println!("removed resource {name}");
         }
+        ResourceCommand::Tools(args) => crate::cli::review::tools(&c, args).await?,
     }
     Ok(())
 }
