@@ -386,6 +386,7 @@ impl Engine {
                 .iter()
                 .map(crate::resources::resource_entity)
                 .collect(),
+            tools: crate::governance::tool_entities(self.store.list_resource_tools().await?),
             ..Default::default()
         };
         let entities = match Entities::build(schema, &data) {
@@ -466,7 +467,12 @@ impl Engine {
                     .filter(|r| !known_resources.contains(&r.id))
                     .cloned(),
             );
-            data.tools.extend(supplied.tools.iter().cloned());
+            let known_tools: Vec<String> = data.tools.iter().map(|t| t.id.clone()).collect();
+            data.tools.extend(
+                (supplied.tools.iter())
+                    .filter(|t| !known_tools.contains(&t.id))
+                    .cloned(),
+            );
             match Entities::build(&self.policy.schema, &data) {
                 Ok(entities) => loaded
                     .engine
@@ -504,5 +510,14 @@ impl Engine {
         }));
         self.store.append_audit(draft, self.now()).await?;
         Ok(decision)
+    }
+}
+
+impl Engine {
+    /// Evaluates `requests` against the active set without auditing (for
+    /// access review).
+    pub(crate) fn evaluate_quietly(&self, requests: &[Request]) -> Vec<Decision> {
+        let loaded = self.policy.snapshot();
+        requests.iter().map(|r| loaded.engine.evaluate(r)).collect()
     }
 }
