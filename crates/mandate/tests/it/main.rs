@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod attestation;
+mod governance;
 mod harness;
 mod policy;
 mod quickstart;
