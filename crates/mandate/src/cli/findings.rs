@@ -74,6 +74,10 @@ pub async fn run(cmd: FindingsCommand, conn: Conn) -> Result<(), ClientError> {
                     ]
                 })
                 .collect();
+            if rows.is_empty() {
+                println!("no findings");
+                return Ok(());
+            }
             print_table(
                 &["ID", "AGENT", "KIND", "RISK", "RAISED", "STATE", "SUMMARY"],
                 &rows,
