@@ -92,6 +92,36 @@ impl ProviderSpec {
         }
     }
 
+    /// Whether a JWT with these (unverified) `iss`, `sub` and `aud` is one
+    /// this provider would verify: the issuer it pins (the preset's when not
+    /// configured) and its audience, or for SPIFFE a `sub` in its trust
+    /// domain. Only for choosing which provider verifies an assertion; the
+    /// verification itself decides.
+    pub fn may_verify_jwt(&self, iss: Option<&str>, sub: Option<&str>, aud: &[&str]) -> bool {
+        match self {
+            Self::Oidc(s) | Self::Kubernetes(s) | Self::GithubActions(s) | Self::GitlabCi(s) => {
+                let flavor = match self {
+                    Self::Kubernetes(_) => Flavor::Kubernetes,
+                    Self::GithubActions(_) => Flavor::GithubActions,
+                    Self::GitlabCi(_) => Flavor::GitlabCi,
+                    _ => Flavor::Oidc,
+                };
+                let pinned = s
+                    .issuer
+                    .as_deref()
+                    .or_else(|| presets::default_issuer(&flavor));
+                pinned.is_some() && pinned == iss && aud.contains(&s.audience.as_str())
+            }
+            Self::Spiffe(s) => {
+                let prefix = format!("spiffe://{}/", s.trust_domain);
+                sub.is_some_and(|x| x.starts_with(&prefix))
+                    && aud.contains(&s.audience.as_str())
+                    && s.issuer.as_deref().is_none_or(|i| iss == Some(i))
+            }
+            Self::AwsIid(_) | Self::JoinToken(_) => false,
+        }
+    }
+
     /// Claim names the kind offers for binding rules.
     pub fn binding_claims(&self) -> Vec<&'static str> {
         match self {

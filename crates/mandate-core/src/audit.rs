@@ -91,6 +91,12 @@ impl AuditDraft {
         self
     }
 
+    /// Sets the target when known.
+    pub fn target_opt(mut self, target: Option<String>) -> Self {
+        self.target = target;
+        self
+    }
+
     /// Sets the detail object.
     pub fn detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = detail;

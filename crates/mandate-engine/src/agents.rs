@@ -189,9 +189,17 @@ impl Engine {
             .actor(actor.token_id.clone())
             .target(target(name))
             .detail(serde_json::json!({ "from": current.status.as_str(), "to": status.as_str() }));
-        self.store
-            .update_agent(&next, current.updated_at, draft, now)
-            .await?;
+        // The kill switch: leaving `active` revokes every live token of the
+        // agent and every token derived from one, in the same transaction.
+        if status == AgentStatus::Active {
+            self.store
+                .update_agent(&next, current.updated_at, draft, now)
+                .await?;
+        } else {
+            self.store
+                .update_agent_revoking_tokens(&next, current.updated_at, draft, now)
+                .await?;
+        }
         self.inventory_changed().await;
         Ok(next)
     }

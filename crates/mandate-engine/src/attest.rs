@@ -64,7 +64,10 @@ impl AttestState {
             .map(|(_, p)| p.clone())
     }
 
-    fn get(&self, r: &ProviderRecord) -> std::result::Result<Arc<Provider>, mandate_attest::Error> {
+    pub(crate) fn get(
+        &self,
+        r: &ProviderRecord,
+    ) -> std::result::Result<Arc<Provider>, mandate_attest::Error> {
         if let Some(p) = self.cached(r) {
             return Ok(p);
         }
@@ -193,6 +196,34 @@ impl Engine {
                 code: r.code.unwrap_or_else(|| "refused".to_owned()),
                 reason: r.reason.unwrap_or_default(),
             }),
+        }
+    }
+
+    /// Attests `evidence` for a grant at the token endpoint, which writes one
+    /// event for the whole grant: a plain mapping is returned without any
+    /// write (the grant records it and moves `last_seen_at` with its token);
+    /// join tokens and first-seen AWS instances, which must change state
+    /// atomically, and shadows, which are recorded, go through the full
+    /// path with their own event.
+    pub(crate) async fn attest_for_grant(
+        &self,
+        provider: &str,
+        evidence: &[u8],
+    ) -> Result<std::result::Result<Attested, (String, String)>> {
+        match self.attest_step(provider, evidence).await? {
+            Step::Refused { code, reason, .. } => Ok(Err((code.to_owned(), reason))),
+            Step::Mapped { attested, write }
+                if write.bind_instance.is_none() && write.consume_join_token.is_none() =>
+            {
+                Ok(Ok(attested))
+            }
+            step => match self.finish_attestation(None, provider, step, false).await? {
+                (_, Some(attested)) => Ok(Ok(attested)),
+                (r, None) => Ok(Err((
+                    r.code.unwrap_or_else(|| "refused".to_owned()),
+                    r.reason.unwrap_or_default(),
+                ))),
+            },
         }
     }
 

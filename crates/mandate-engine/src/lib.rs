@@ -11,6 +11,7 @@ mod admin_token;
 mod agents;
 mod attest;
 pub mod governance;
+pub mod oauth;
 mod policy;
 mod resources;
 mod tokens;

@@ -435,6 +435,14 @@ impl Engine {
         Ok(true)
     }
 
+    /// Evaluates `request` against the loaded policy and inventory without
+    /// writing anything (the caller audits the decision with what it
+    /// decides): the decision and the policy version it was made under.
+    pub(crate) fn evaluate_policy(&self, request: &Request) -> (Decision, Option<i64>) {
+        let loaded = self.policy.snapshot();
+        (loaded.engine.evaluate(request), loaded.version)
+    }
+
     /// Decides `request` and writes the decision to the audit log before
     /// returning it. `supplied` holds attributes the caller gave for entities
     /// the inventory does not know; registered entities always use the

@@ -15,7 +15,7 @@ use mandate_core::{AuditDraft, Outcome, ValidationError};
 use mandate_jose::envelope::MasterKey;
 use mandate_jose::jwk::JwkSet;
 use mandate_jose::jws::{Algorithm, SigningKey};
-use mandate_store::{KeyStateChange, SigningKeyRecord, TokenRecord};
+use mandate_store::{GrantWrite, KeyStateChange, SigningKeyRecord, TokenRecord};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
@@ -35,6 +35,10 @@ pub struct TokenConfig {
     pub jwks_cache: Duration,
     /// Algorithm of new keys: `ES256` (default) or `EdDSA`.
     pub algorithm: Algorithm,
+    /// Most delegation hops in a chain (4).
+    pub max_delegation_depth: usize,
+    /// Whether DPoP proofs at the token endpoint need a server nonce (yes).
+    pub dpop_require_nonce: bool,
 }
 
 impl Default for TokenConfig {
@@ -44,17 +48,28 @@ impl Default for TokenConfig {
             max_ttl: Duration::hours(1),
             jwks_cache: Duration::seconds(300),
             algorithm: Algorithm::Es256,
+            max_delegation_depth: 4,
+            dpop_require_nonce: true,
         }
     }
 }
 
-struct TokenState {
+pub(crate) struct TokenState {
     master: MasterKey,
     issuer: String,
     config: TokenConfig,
     /// Decrypted keys by `kid`.
     keys: Mutex<HashMap<String, Arc<SigningKey>>>,
+    /// The published key set as last read, and when.
+    published: Mutex<Option<(std::time::Instant, Arc<JwkSet>)>>,
+    /// HMAC key of DPoP nonces, derived from the master key.
+    pub(crate) nonce_key: [u8; 32],
 }
+
+/// How long the published key set is reused for verifying our own tokens.
+/// Keys are published [`TokenConfig::jwks_cache`] before they sign, so a
+/// short reuse never misses a key that signs.
+const PUBLISHED_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Holds the token service once started (the master key arrives after the
 /// engine is built).
@@ -174,6 +189,17 @@ pub struct MintRequest {
     pub act: Option<serde_json::Value>,
     /// `cnf.jkt` when DPoP-bound.
     pub cnf_jkt: Option<String>,
+    /// `may_act` (RFC 8693 §4.4): the one actor this token may be
+    /// exchanged by.
+    pub may_act: Option<serde_json::Value>,
+    /// The agents of the delegation chain, first caller first, the holder
+    /// last (recorded with the token; empty means just `agent`).
+    pub chain: Vec<String>,
+    /// Whether the grant's attestation moves the agent's `last_seen_at`.
+    pub touch_agent: bool,
+    /// More members for the `token.issued` event's detail (the grant, the
+    /// decision, the attestation).
+    pub audit: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A minted access token.
@@ -203,7 +229,7 @@ fn internal(what: &'static str) -> impl FnOnce(mandate_jose::Error) -> Error {
 }
 
 impl Engine {
-    fn token_state(&self) -> Result<&TokenState> {
+    pub(crate) fn token_state(&self) -> Result<&TokenState> {
         self.tokens
             .0
             .get()
@@ -231,11 +257,15 @@ impl Engine {
         issuer: String,
         config: TokenConfig,
     ) -> Result<()> {
+        let nonce_key =
+            mandate_jose::digest::sha256(&[b"mandate/dpop-nonce/v1\0", master_key.as_slice()]);
         let _ = self.tokens.0.set(TokenState {
             master: MasterKey::new(master_key),
             issuer,
             config,
             keys: Mutex::new(HashMap::new()),
+            published: Mutex::new(None),
+            nonce_key,
         });
         let state = self.token_state()?;
         let now = self.now();
@@ -342,6 +372,23 @@ impl Engine {
             }
         }
         JwkSet::from_keys(jwks).map_err(|e| internal("cannot build the key set")(e.into()))
+    }
+
+    /// The published key set, reused for a moment (for verifying our own
+    /// tokens on every request without reading the store each time).
+    pub(crate) async fn published_jwks_cached(&self) -> Result<Arc<JwkSet>> {
+        let state = self.token_state()?;
+        if let Ok(g) = state.published.lock()
+            && let Some((at, set)) = g.as_ref()
+            && at.elapsed() < PUBLISHED_REUSE
+        {
+            return Ok(set.clone());
+        }
+        let set = Arc::new(self.published_jwks().await?);
+        if let Ok(mut g) = state.published.lock() {
+            *g = Some((std::time::Instant::now(), set.clone()));
+        }
+        Ok(set)
     }
 
     /// Publishes a new key (of `alg`, or the configured algorithm) that starts
@@ -480,14 +527,22 @@ impl Engine {
             if let Some(act) = req.act {
                 map.insert("act".into(), act);
             }
-            if let Some(jkt) = req.cnf_jkt {
+            if let Some(jkt) = &req.cnf_jkt {
                 map.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+            }
+            if let Some(may_act) = &req.may_act {
+                map.insert("may_act".into(), may_act.clone());
             }
         }
         let payload = serde_json::to_vec(&claims).map_err(|_| Error::Internal("claims"))?;
         let token = key
             .sign(Some(ACCESS_TOKEN_TYP), &payload)
             .map_err(internal("cannot sign a token"))?;
+        let chain = if req.chain.is_empty() {
+            vec![req.agent.clone()]
+        } else {
+            req.chain.clone()
+        };
         let record = TokenRecord {
             jti: jti.clone(),
             parent_jti: req.parent_jti.clone(),
@@ -498,20 +553,35 @@ impl Engine {
             expires_at: OffsetDateTime::from_unix_timestamp(exp)
                 .map_err(|_| Error::Internal("token expiry"))?,
             revoked_at: None,
+            scope: scope.clone(),
+            chain: chain.clone(),
         };
+        let mut detail = serde_json::json!({
+            "jti": jti,
+            "parent_jti": req.parent_jti,
+            "txn": txn,
+            "agent": req.agent,
+            "sub": req.subject,
+            "chain": chain,
+            "resource": resource.name,
+            "aud": resource.audience,
+            "scope": scope,
+            "exp": exp,
+            "kid": rec.kid,
+            "dpop_bound": req.cnf_jkt.is_some(),
+        });
+        if let Some(map) = detail.as_object_mut() {
+            map.extend(req.audit);
+        }
         let draft = AuditDraft::new("token.issued", Outcome::Success)
             .actor(req.agent.clone())
             .target(format!("resource:{}", resource.name))
-            .detail(serde_json::json!({
-                "jti": jti,
-                "parent_jti": req.parent_jti,
-                "txn": txn,
-                "aud": resource.audience,
-                "scope": scope,
-                "exp": exp,
-                "kid": rec.kid,
-            }));
-        self.store.record_token(&record, draft, now).await?;
+            .detail(detail);
+        let write = GrantWrite {
+            token: Some(record),
+            touch_agent: req.touch_agent.then(|| req.agent.clone()),
+        };
+        self.store.record_grant(write, draft, now).await?;
         Ok(MintedToken {
             access_token: token.into(),
             jti,

@@ -30,6 +30,18 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// HMAC-SHA-256 of the concatenation of `parts` under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; SHA256_LEN] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    for part in parts {
+        ctx.update(part);
+    }
+    let mut out = [0u8; SHA256_LEN];
+    out.copy_from_slice(ctx.sign().as_ref());
+    out
+}
+
 /// SHA-256 of `data` as lower-case hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&sha256(&[data]))

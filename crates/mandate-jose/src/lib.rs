@@ -21,4 +21,4 @@ mod error;
 mod json;
 
 pub use error::{ClaimsError, Error, JwsError, KeyError};
-pub use secret::{SecretString, ct_eq};
+pub use secret::{ExposeSecret, SecretString, ct_eq};

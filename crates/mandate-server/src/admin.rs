@@ -36,6 +36,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .merge(crate::policy_api::router())
         .merge(crate::attest_api::router())
         .merge(crate::tokens_api::admin_router())
+        .merge(crate::grants_admin::router())
         .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::require_admin,

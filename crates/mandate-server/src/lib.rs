@@ -9,7 +9,9 @@ mod attest_api;
 mod authzen;
 mod extract;
 mod governance_api;
+mod grants_admin;
 mod middleware;
+mod oauth_api;
 pub mod openapi;
 mod policy_api;
 mod problem;
@@ -45,10 +47,11 @@ pub fn router(state: AppState) -> Router {
         .merge(governance_api::router(state.clone()))
         .merge(authzen::public_router())
         .merge(tokens_api::public_router())
+        .merge(oauth_api::router())
         .merge(
             authzen::guarded_router().layer(axum::middleware::from_fn_with_state(
                 state.clone(),
-                middleware::require_admin,
+                middleware::require_pdp_caller,
             )),
         )
         .fallback(fallback)

@@ -61,6 +61,87 @@ pub async fn require_admin(
     }
 }
 
+/// Path of the AuthZEN API, the audience of tokens for it.
+pub const PDP_PATH: &str = "/access/v1";
+/// The scope a Mandate token needs at the AuthZEN API.
+pub const PDP_SCOPE: &str = "authzen:evaluate";
+
+/// Admits AuthZEN callers: an admin token, or a Mandate access token for
+/// `<public URL>/access/v1` with scope `authzen:evaluate` (`Bearer`, or
+/// `DPoP` with a proof when the token is bound).
+pub async fn require_pdp_caller(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(s, t)| (s.to_owned(), t.trim().to_owned()));
+    let Some((scheme, token)) = auth else {
+        return ApiError::unauthorized("missing bearer admin token or access token")
+            .into_response();
+    };
+    if scheme.eq_ignore_ascii_case("bearer") && token.starts_with(mandate_engine::TOKEN_PREFIX) {
+        return require_admin(State(state), req, next).await;
+    }
+    let proof = req
+        .headers()
+        .get("dpop")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let url = format!("{}{}", state.public_url, req.uri().path());
+    let presented = mandate_engine::oauth::Presented {
+        scheme: &scheme,
+        token: &token,
+        proof: proof.as_deref(),
+        method: req.method().as_str(),
+        url: &url,
+    };
+    let audience = format!("{}{PDP_PATH}", state.public_url);
+    match state
+        .engine
+        .check_presented(presented, &audience, PDP_SCOPE)
+        .await
+    {
+        Ok(Ok(t)) => {
+            let actor = Actor {
+                token_id: format!("agent:{}", t.record.agent),
+            };
+            tracing::Span::current().record("actor", actor.token_id.as_str());
+            req.extensions_mut().insert(actor.clone());
+            let mut res = next.run(req).await;
+            res.extensions_mut().insert(actor);
+            res
+        }
+        Ok(Err(refusal)) => {
+            let err = if refusal.error == "insufficient_scope" {
+                ApiError::forbidden(refusal.description.clone())
+            } else {
+                ApiError::unauthorized(refusal.description.clone())
+            };
+            let mut res = err.into_response();
+            let scheme = if scheme.eq_ignore_ascii_case("dpop") {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            let value = format!(
+                "{scheme} error=\"{}\", error_description=\"{}\"",
+                refusal.error,
+                refusal.description.replace(['"', '\\'], "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            res
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
 /// Outermost layer: assigns the request id and span; for every error
 /// response, audits admin rejections (or answers 503 when that fails) and
 /// completes the problem body with the path and request id.
@@ -133,7 +214,9 @@ fn problem_response(err: &ApiError, old: &Response, path: String, rid: String) -
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if err.status() == StatusCode::UNAUTHORIZED {
+    if err.status() == StatusCode::UNAUTHORIZED
+        && !res.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"mandate-admin\""),

@@ -126,6 +126,16 @@ impl ApiError {
         )
     }
 
+    /// 403: authenticated, but not allowed (a token lacking a scope).
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Forbidden",
+            detail,
+        )
+    }
+
     /// 404 for a path no route serves.
     pub fn not_found_route() -> Self {
         Self::new(
@@ -195,6 +205,7 @@ impl From<Error> for ApiError {
                     "provider" => "provider_not_found",
                     "binding" => "binding_not_found",
                     "resource" => "resource_not_found",
+                    "token" => "token_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)

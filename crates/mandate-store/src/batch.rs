@@ -1,5 +1,6 @@
 //! Group commit for audit events that go with no other change (decisions,
-//! attestation outcomes, rejected requests).
+//! attestation outcomes, rejected requests) or with the small, conflict-free
+//! change of an issued token ([`GrantWrite`]).
 //!
 //! Concurrent callers hand their event to one writer task; it takes every
 //! event waiting at that moment (up to [`MAX_BATCH`]), appends them in one
@@ -14,23 +15,24 @@ use mandate_core::{AuditDraft, AuditEvent};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Error, Result};
+use crate::{Error, GrantWrite, Result};
 
 /// Most events written in one transaction.
 pub const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
+/// One batched write: the event, its time, and the change that goes with it.
+pub(crate) type Item = (AuditDraft, OffsetDateTime, GrantWrite);
+
 /// Writes a batch of events in one transaction, in order.
 pub(crate) trait Sink: Clone + Send + Sync + 'static {
-    fn write(
-        &self,
-        items: Vec<(AuditDraft, OffsetDateTime)>,
-    ) -> impl Future<Output = Result<Vec<AuditEvent>>> + Send;
+    fn write(&self, items: Vec<Item>) -> impl Future<Output = Result<Vec<AuditEvent>>> + Send;
 }
 
 struct Pending {
     draft: AuditDraft,
     at: OffsetDateTime,
+    write: GrantWrite,
     reply: oneshot::Sender<Result<AuditEvent>>,
 }
 
@@ -64,7 +66,7 @@ impl Batcher {
                 }
                 let (items, replies): (Vec<_>, Vec<_>) = batch
                     .into_iter()
-                    .map(|p| ((p.draft, p.at), p.reply))
+                    .map(|p| ((p.draft, p.at, p.write), p.reply))
                     .unzip();
                 match sink.write(items).await {
                     Ok(events) => {
@@ -84,11 +86,22 @@ impl Batcher {
         Batcher { tx }
     }
 
-    /// Appends one event and waits until its batch is committed.
-    pub(crate) async fn append(&self, draft: AuditDraft, at: OffsetDateTime) -> Result<AuditEvent> {
+    /// Appends one event (with the change that goes with it) and waits
+    /// until its batch is committed.
+    pub(crate) async fn append(
+        &self,
+        draft: AuditDraft,
+        at: OffsetDateTime,
+        write: GrantWrite,
+    ) -> Result<AuditEvent> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Pending { draft, at, reply })
+            .send(Pending {
+                draft,
+                at,
+                write,
+                reply,
+            })
             .await
             .map_err(|_| Error::AuditWrite("the audit writer has stopped".into()))?;
         rx.await

@@ -30,7 +30,9 @@ pub use attestation::{
     AttestationWrite, AttestationWritten, BindingRecord, JoinTokenRecord, ProviderRecord,
     ShadowRecord,
 };
-pub use tokens::{KeyStateChange, ResourceRecord, SigningKeyRecord, TokenRecord};
+pub use tokens::{
+    GrantWrite, KeyStateChange, ResourceRecord, SigningKeyRecord, TokenFilter, TokenRecord,
+};
 pub use types::{
     AdminTokenRecord, AgentFilter, AuditFilter, ChainReport, DEFAULT_PAGE, MAX_PAGE, Page,
     PolicyVersionRecord,

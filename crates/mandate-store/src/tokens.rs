@@ -90,4 +90,30 @@ pub struct TokenRecord {
     pub expires_at: OffsetDateTime,
     /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// Its space-separated `scope`.
+    pub scope: String,
+    /// The agents of its delegation chain, from the first caller to the
+    /// holder (one name when not delegated).
+    pub chain: Vec<String>,
+}
+
+/// What a grant writes with its audit event, in a group commit: the issued
+/// token and the agent whose `last_seen_at` the attestation moves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantWrite {
+    /// The token to record.
+    pub token: Option<TokenRecord>,
+    /// The agent seen now.
+    pub touch_agent: Option<String>,
+}
+
+/// Which tokens [`crate::Store::list_tokens`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFilter {
+    /// Only this agent's (as holder).
+    pub agent: Option<String>,
+    /// Only tokens neither revoked nor expired at this time.
+    pub live_at: Option<OffsetDateTime>,
+    /// Most rows (clamped to the store's page limit).
+    pub limit: u32,
 }

@@ -61,6 +61,83 @@ pub struct RawConfig {
     pub review_period_days: Option<i64>,
     /// `[governance]`: stale-agent rule and drift detector settings.
     pub governance: Option<mandate_engine::governance::GovernanceSettings>,
+    /// `[tokens]`: lifetimes, signing algorithm, delegation depth, DPoP.
+    pub tokens: Option<TokenSettings>,
+}
+
+/// `[tokens]` in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// Lifetime of a token when the request names none (300).
+    pub default_ttl_secs: i64,
+    /// Longest lifetime of any token (3600).
+    pub max_ttl_secs: i64,
+    /// How long verifiers may cache the JWKS (300).
+    pub jwks_cache_secs: i64,
+    /// Algorithm of new signing keys: `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// Most delegation hops in a chain (4).
+    pub max_delegation_depth: usize,
+    /// Whether DPoP proofs at the token endpoint need a server nonce (true).
+    pub dpop_require_nonce: bool,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            default_ttl_secs: 300,
+            max_ttl_secs: 3600,
+            jwks_cache_secs: 300,
+            algorithm: "ES256".into(),
+            max_delegation_depth: 4,
+            dpop_require_nonce: true,
+        }
+    }
+}
+
+impl TokenSettings {
+    /// The engine's settings, or what is wrong.
+    pub fn to_config(&self) -> Result<mandate_engine::TokenConfig, ConfigError> {
+        let bad = |m: String| Err(ConfigError(format!("tokens.{m}")));
+        if !(1..=86_400).contains(&self.max_ttl_secs) {
+            return bad(format!(
+                "max_ttl_secs: {} is not between 1 and 86400",
+                self.max_ttl_secs
+            ));
+        }
+        if !(1..=self.max_ttl_secs).contains(&self.default_ttl_secs) {
+            return bad(format!(
+                "default_ttl_secs: {} is not between 1 and max_ttl_secs ({})",
+                self.default_ttl_secs, self.max_ttl_secs
+            ));
+        }
+        if !(0..=86_400).contains(&self.jwks_cache_secs) {
+            return bad(format!(
+                "jwks_cache_secs: {} is not between 0 and 86400",
+                self.jwks_cache_secs
+            ));
+        }
+        if !(1..=16).contains(&self.max_delegation_depth) {
+            return bad(format!(
+                "max_delegation_depth: {} is not between 1 and 16",
+                self.max_delegation_depth
+            ));
+        }
+        let algorithm = match self.algorithm.as_str() {
+            "ES256" => mandate_jose::jws::Algorithm::Es256,
+            "EdDSA" => mandate_jose::jws::Algorithm::EdDsa,
+            other => return bad(format!("algorithm: `{other}` is not one of ES256, EdDSA")),
+        };
+        Ok(mandate_engine::TokenConfig {
+            default_ttl: time::Duration::seconds(self.default_ttl_secs),
+            max_ttl: time::Duration::seconds(self.max_ttl_secs),
+            jwks_cache: time::Duration::seconds(self.jwks_cache_secs),
+            algorithm,
+            max_delegation_depth: self.max_delegation_depth,
+            dpop_require_nonce: self.dpop_require_nonce,
+        })
+    }
 }
 
 impl RawConfig {
@@ -93,6 +170,7 @@ impl RawConfig {
             trust_domain: env.var("MANDATE_TRUST_DOMAIN"),
             review_period_days,
             governance: None,
+            tokens: None,
         })
     }
 
@@ -106,6 +184,7 @@ impl RawConfig {
             trust_domain: over.trust_domain.or(self.trust_domain),
             review_period_days: over.review_period_days.or(self.review_period_days),
             governance: over.governance.or(self.governance),
+            tokens: over.tokens.or(self.tokens),
         }
     }
 
@@ -160,6 +239,7 @@ impl RawConfig {
         }
         let governance = self.governance.unwrap_or_default();
         governance.validate().map_err(ConfigError)?;
+        let tokens = self.tokens.unwrap_or_default().to_config()?;
         Ok(Config {
             listen,
             data_dir,
@@ -169,6 +249,7 @@ impl RawConfig {
             trust_domain,
             review_period: time::Duration::days(days),
             governance,
+            tokens,
         })
     }
 }
@@ -192,6 +273,8 @@ pub struct Config {
     pub review_period: time::Duration,
     /// Stale-agent rule and drift detector settings.
     pub governance: mandate_engine::governance::GovernanceSettings,
+    /// Token service settings.
+    pub tokens: mandate_engine::TokenConfig,
 }
 
 /// Builds the configuration from a file (if given), the environment and flags.

@@ -63,6 +63,13 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// List and revoke issued access tokens.
+    Token {
+        #[command(subcommand)]
+        command: cli::token::AccessTokenCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Manage the resources tokens can be issued for.
     Resource {
         #[command(subcommand)]
@@ -215,6 +222,7 @@ async fn run(command: Command) -> ExitCode {
         },
         Command::Keys { command, conn } => report(cli::keys::run(command, conn).await),
         Command::Resource { command, conn } => report(cli::resource::run(command, conn).await),
+        Command::Token { command, conn } => report(cli::token::run(command, conn).await),
         Command::Audit {
             command:
                 AuditCommand::List {
@@ -250,6 +258,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         trust_domain: args.trust_domain,
         review_period_days: None,
         governance: None,
+        tokens: None,
     };
     let cfg = match config::load(args.config.as_deref(), &config::ProcessEnv, flags) {
         Ok(c) => c,
@@ -303,11 +312,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     // The issuer is the public URL, known only now that the port is bound.
     if let Err(e) = prepared
         .engine
-        .start_token_service(
-            prepared.master_key,
-            public_url.clone(),
-            mandate_engine::TokenConfig::default(),
-        )
+        .start_token_service(prepared.master_key, public_url.clone(), cfg.tokens.clone())
         .await
     {
         eprintln!("mandate: cannot start the token service: {e}");
@@ -327,6 +332,9 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             tick.tick().await;
             if let Err(e) = refresher.refresh_policy_if_changed().await {
                 tracing::warn!(error = %e, "policy refresh failed; keeping the loaded set");
+            }
+            if let Err(e) = refresher.purge_replay_cache().await {
+                tracing::warn!(error = %e, "cannot purge the one-time jti cache");
             }
         }
     });

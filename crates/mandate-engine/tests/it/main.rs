@@ -9,5 +9,6 @@
 )]
 
 mod attacks;
+mod grants;
 mod providers;
 mod support;

@@ -91,6 +91,22 @@ macro_rules! imp {
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
+                self.update_agent_and(agent, expected_updated_at, draft, at, false)
+                    .await
+            }
+
+            /// Updates the agent and, when `revoke_tokens`, revokes every
+            /// live token it holds and every token derived from one, in the
+            /// same transaction; the count lands in the event's detail as
+            /// `tokens_revoked`.
+            pub(crate) async fn update_agent_and(
+                &self,
+                agent: &Agent,
+                expected_updated_at: OffsetDateTime,
+                mut draft: AuditDraft,
+                at: OffsetDateTime,
+                revoke_tokens: bool,
+            ) -> Result<AuditEvent> {
                 let provenance = serde_json::to_string(&agent.provenance)
                     .map_err(|e| corrupt("provenance", e))?;
                 let mut tx = self.write.begin().await?;
@@ -116,6 +132,12 @@ macro_rules! imp {
                     return Err(Error::Conflict(format!("agent `{}`", agent.name)));
                 }
                 Self::write_labels(&mut tx, agent).await?;
+                if revoke_tokens {
+                    let n = Self::revoke_agent_tokens_in(&mut tx, agent.name.as_str(), at).await?;
+                    if let Some(map) = draft.detail.as_object_mut() {
+                        map.insert("tokens_revoked".into(), n.into());
+                    }
+                }
                 let ev = Self::append_in(&mut tx, draft, at).await?;
                 tx.commit().await?;
                 Ok(ev)
@@ -259,6 +281,19 @@ impl crate::Store {
         at: OffsetDateTime,
     ) -> Result<AuditEvent> {
         dispatch!(self, s => s.update_agent(agent, expected_updated_at, event, at).await)
+    }
+
+    /// Updates an agent like [`Store::update_agent`] and revokes, in the
+    /// same transaction, every live token it holds and every token derived
+    /// from one (the kill switch of suspend and decommission).
+    pub async fn update_agent_revoking_tokens(
+        &self,
+        agent: &Agent,
+        expected_updated_at: OffsetDateTime,
+        draft: AuditDraft,
+        at: OffsetDateTime,
+    ) -> Result<AuditEvent> {
+        dispatch!(self, s => s.update_agent_and(agent, expected_updated_at, draft, at, true).await)
     }
 
     /// One agent by name.

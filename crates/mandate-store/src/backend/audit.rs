@@ -98,24 +98,27 @@ macro_rules! imp {
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
                 match &self.batch {
-                    Some(batch) => batch.append(draft, at).await,
+                    Some(batch) => batch.append(draft, at, crate::GrantWrite::default()).await,
                     None => {
-                        let mut out = self.append_batch(vec![(draft, at)]).await?;
+                        let mut out = self
+                            .append_batch(vec![(draft, at, crate::GrantWrite::default())])
+                            .await?;
                         out.pop()
                             .ok_or_else(|| crate::Error::AuditWrite("empty batch".into()))
                     }
                 }
             }
 
-            /// Appends several events in one transaction (one commit, one
-            /// `fsync`), in order.
+            /// Appends several events, each with the change that goes with
+            /// it, in one transaction (one commit, one `fsync`), in order.
             pub(crate) async fn append_batch(
                 &self,
-                items: Vec<(AuditDraft, OffsetDateTime)>,
+                items: Vec<crate::batch::Item>,
             ) -> Result<Vec<AuditEvent>> {
                 let mut tx = self.write.begin().await?;
                 let mut out = Vec::with_capacity(items.len());
-                for (draft, at) in items {
+                for (draft, at, write) in items {
+                    Self::apply_grant_write(&mut tx, &write, at).await?;
                     out.push(Self::append_in(&mut tx, draft, at).await?);
                 }
                 tx.commit().await?;
@@ -269,13 +272,13 @@ impl crate::Store {
 }
 
 impl crate::batch::Sink for super::SqliteStore {
-    async fn write(&self, items: Vec<(AuditDraft, OffsetDateTime)>) -> Result<Vec<AuditEvent>> {
+    async fn write(&self, items: Vec<crate::batch::Item>) -> Result<Vec<AuditEvent>> {
         self.append_batch(items).await
     }
 }
 
 impl crate::batch::Sink for super::PgStore {
-    async fn write(&self, items: Vec<(AuditDraft, OffsetDateTime)>) -> Result<Vec<AuditEvent>> {
+    async fn write(&self, items: Vec<crate::batch::Item>) -> Result<Vec<AuditEvent>> {
         self.append_batch(items).await
     }
 }

@@ -5,11 +5,21 @@ use std::collections::BTreeMap;
 
 use mandate_core::clock::{from_unix_millis, unix_millis};
 use mandate_core::{AuditDraft, AuditEvent};
-use sqlx::{Row, Transaction};
+use sqlx::{QueryBuilder, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{corrupt, opt_time, unique_violation};
-use crate::{Error, KeyStateChange, ResourceRecord, Result, SigningKeyRecord, TokenRecord};
+use crate::types::clamp_limit;
+use crate::{
+    Error, GrantWrite, KeyStateChange, ResourceRecord, Result, SigningKeyRecord, TokenFilter,
+    TokenRecord,
+};
+
+macro_rules! token_columns {
+    () => {
+        "jti, parent_jti, agent, txn, audience, issued_at, expires_at, revoked_at, scope, chain"
+    };
+}
 
 fn split_scopes(s: &str) -> Vec<String> {
     s.split(' ')
@@ -224,61 +234,224 @@ macro_rules! imp {
                 Ok(true)
             }
 
-            pub(crate) async fn record_token(
+            /// Writes a grant's change inside a batch transaction.
+            pub(crate) async fn apply_grant_write(
+                tx: &mut Transaction<'static, $db>,
+                w: &GrantWrite,
+                at: OffsetDateTime,
+            ) -> Result<()> {
+                if let Some(t) = &w.token {
+                    sqlx::query(
+                        "INSERT INTO tokens (jti, parent_jti, agent, txn, audience, issued_at, \
+                         expires_at, revoked_at, scope, chain) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&t.jti)
+                    .bind(t.parent_jti.as_deref())
+                    .bind(&t.agent)
+                    .bind(&t.txn)
+                    .bind(&t.audience)
+                    .bind(unix_millis(t.issued_at))
+                    .bind(unix_millis(t.expires_at))
+                    .bind(t.revoked_at.map(unix_millis))
+                    .bind(&t.scope)
+                    .bind(t.chain.join(" "))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                if let Some(agent) = &w.touch_agent {
+                    sqlx::query("UPDATE agents SET last_seen_at = $1 WHERE name = $2")
+                        .bind(unix_millis(at))
+                        .bind(agent)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// Writes a grant with its event: through the group commit when
+            /// there is one, else in a transaction of its own.
+            pub(crate) async fn record_grant(
                 &self,
-                t: &TokenRecord,
+                write: GrantWrite,
+                draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<AuditEvent> {
+                match &self.batch {
+                    Some(batch) => batch.append(draft, at, write).await,
+                    None => {
+                        let mut out = self.append_batch(vec![(draft, at, write)]).await?;
+                        out.pop()
+                            .ok_or_else(|| Error::AuditWrite("empty batch".into()))
+                    }
+                }
+            }
+
+            fn issued_token_from_row(r: &$row) -> Result<TokenRecord> {
+                let chain: String = r.try_get("chain")?;
+                Ok(TokenRecord {
+                    jti: r.try_get("jti")?,
+                    parent_jti: r.try_get("parent_jti")?,
+                    agent: r.try_get("agent")?,
+                    txn: r.try_get("txn")?,
+                    audience: r.try_get("audience")?,
+                    issued_at: from_unix_millis(r.try_get("issued_at")?),
+                    expires_at: from_unix_millis(r.try_get("expires_at")?),
+                    revoked_at: opt_time(r.try_get("revoked_at")?),
+                    scope: r.try_get("scope")?,
+                    chain: split_scopes(&chain),
+                })
+            }
+
+            pub(crate) async fn token(&self, jti: &str) -> Result<Option<TokenRecord>> {
+                let row = sqlx::query(concat!(
+                    "SELECT ", token_columns!(), " FROM tokens WHERE jti = $1"
+                ))
+                .bind(jti)
+                .fetch_optional(&self.read)
+                .await?;
+                row.as_ref().map(Self::issued_token_from_row).transpose()
+            }
+
+            pub(crate) async fn list_tokens(&self, f: &TokenFilter) -> Result<Vec<TokenRecord>> {
+                let mut qb = QueryBuilder::<$db>::new(concat!(
+                    "SELECT ", token_columns!(), " FROM tokens WHERE 1 = 1"
+                ));
+                if let Some(a) = &f.agent {
+                    qb.push(" AND agent = ").push_bind(a.clone());
+                }
+                if let Some(t) = f.live_at {
+                    qb.push(" AND revoked_at IS NULL AND expires_at > ")
+                        .push_bind(unix_millis(t));
+                }
+                qb.push(" ORDER BY issued_at DESC, jti LIMIT ")
+                    .push_bind(i64::from(clamp_limit(f.limit)));
+                let rows = qb.build().fetch_all(&self.read).await?;
+                rows.iter().map(Self::issued_token_from_row).collect()
+            }
+
+            /// Revokes the token `jti` and every token derived from it that is
+            /// not revoked yet, with the event (whose detail gets `revoked`,
+            /// the count). `None` when no token has that `jti` (nothing is
+            /// written).
+            pub(crate) async fn revoke_token_family(
+                &self,
+                jti: &str,
+                mut draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<Option<u64>> {
+                let mut tx = self.write.begin().await?;
+                let known = sqlx::query("SELECT jti FROM tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+                if !known {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let n = sqlx::query(
+                    "WITH RECURSIVE fam(jti) AS (SELECT jti FROM tokens WHERE jti = $1 \
+                     UNION SELECT t.jti FROM tokens t JOIN fam f ON t.parent_jti = f.jti) \
+                     UPDATE tokens SET revoked_at = $2 \
+                     WHERE revoked_at IS NULL AND jti IN (SELECT jti FROM fam)",
+                )
+                .bind(jti)
+                .bind(unix_millis(at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if let Some(map) = draft.detail.as_object_mut() {
+                    map.insert("revoked".into(), n.into());
+                }
+                Self::append_in(&mut tx, draft, at).await?;
+                tx.commit().await?;
+                Ok(Some(n))
+            }
+
+            /// Inside `tx`: revokes every live token `agent` holds and every
+            /// token derived from one. Returns how many.
+            pub(crate) async fn revoke_agent_tokens_in(
+                tx: &mut Transaction<'static, $db>,
+                agent: &str,
+                at: OffsetDateTime,
+            ) -> Result<u64> {
+                Ok(sqlx::query(
+                    "WITH RECURSIVE fam(jti) AS (SELECT jti FROM tokens WHERE agent = $1 \
+                     AND expires_at > $2 \
+                     UNION SELECT t.jti FROM tokens t JOIN fam f ON t.parent_jti = f.jti) \
+                     UPDATE tokens SET revoked_at = $3 \
+                     WHERE revoked_at IS NULL AND expires_at > $4 \
+                     AND jti IN (SELECT jti FROM fam)",
+                )
+                .bind(agent)
+                .bind(unix_millis(at))
+                .bind(unix_millis(at))
+                .bind(unix_millis(at))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected())
+            }
+
+            /// Records `jti` of `kind` as used until `expires_at`. `false`
+            /// when it was already recorded (a replay).
+            pub(crate) async fn consume_jti(
+                &self,
+                kind: &str,
+                jti: &str,
+                expires_at: OffsetDateTime,
+            ) -> Result<bool> {
+                let n = sqlx::query(
+                    "INSERT INTO seen_jti (kind, jti, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (kind, jti) DO NOTHING",
+                )
+                .bind(kind)
+                .bind(jti)
+                .bind(unix_millis(expires_at))
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            pub(crate) async fn purge_seen_jti(&self, now: OffsetDateTime) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM seen_jti WHERE expires_at < $1")
+                    .bind(unix_millis(now))
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected())
+            }
+
+            pub(crate) async fn set_agent_jwks(
+                &self,
+                agent: &str,
+                jwks: &str,
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
                 let mut tx = self.write.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO tokens (jti, parent_jti, agent, txn, audience, issued_at, \
-                     expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                sqlx::query(
+                    "INSERT INTO agent_keys (agent, jwks, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (agent) DO UPDATE SET jwks = $4, updated_at = $5",
                 )
-                .bind(&t.jti)
-                .bind(t.parent_jti.as_deref())
-                .bind(&t.agent)
-                .bind(&t.txn)
-                .bind(&t.audience)
-                .bind(unix_millis(t.issued_at))
-                .bind(unix_millis(t.expires_at))
-                .bind(t.revoked_at.map(unix_millis))
+                .bind(agent)
+                .bind(jwks)
+                .bind(unix_millis(at))
+                .bind(jwks)
+                .bind(unix_millis(at))
                 .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Err(e) if unique_violation(&e) => {
-                        return Err(Error::Duplicate { kind: "token", id: t.jti.clone() });
-                    }
-                    other => {
-                        other?;
-                    }
-                }
+                .await?;
                 let ev = Self::append_in(&mut tx, draft, at).await?;
                 tx.commit().await?;
                 Ok(ev)
             }
 
-            pub(crate) async fn token(&self, jti: &str) -> Result<Option<TokenRecord>> {
-                let row = sqlx::query(
-                    "SELECT jti, parent_jti, agent, txn, audience, issued_at, expires_at, \
-                     revoked_at FROM tokens WHERE jti = $1",
-                )
-                .bind(jti)
-                .fetch_optional(&self.read)
-                .await?;
-                row.map(|r| {
-                    Ok(TokenRecord {
-                        jti: r.try_get("jti")?,
-                        parent_jti: r.try_get("parent_jti")?,
-                        agent: r.try_get("agent")?,
-                        txn: r.try_get("txn")?,
-                        audience: r.try_get("audience")?,
-                        issued_at: from_unix_millis(r.try_get("issued_at")?),
-                        expires_at: from_unix_millis(r.try_get("expires_at")?),
-                        revoked_at: opt_time(r.try_get("revoked_at")?),
-                    })
-                })
-                .transpose()
+            pub(crate) async fn agent_jwks(&self, agent: &str) -> Result<Option<String>> {
+                let row = sqlx::query("SELECT jwks FROM agent_keys WHERE agent = $1")
+                    .bind(agent)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(|r| Ok(r.try_get("jwks")?)).transpose()
             }
         }
     };
@@ -345,18 +518,66 @@ impl crate::Store {
         dispatch!(self, s => s.delete_resource(name, draft, at).await)
     }
 
-    /// Records an issued token with its audit event.
-    pub async fn record_token(
+    /// Writes a grant (its token, the agent seen) with its audit event,
+    /// through the group commit: answered once the batch is durable.
+    pub async fn record_grant(
         &self,
-        token: &TokenRecord,
+        write: GrantWrite,
         draft: AuditDraft,
         at: OffsetDateTime,
     ) -> Result<AuditEvent> {
-        dispatch!(self, s => s.record_token(token, draft, at).await)
+        dispatch!(self, s => s.record_grant(write, draft, at).await)
     }
 
     /// One issued token by `jti`.
     pub async fn token(&self, jti: &str) -> Result<Option<TokenRecord>> {
         dispatch!(self, s => s.token(jti).await)
+    }
+
+    /// Issued tokens, newest first.
+    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<TokenRecord>> {
+        dispatch!(self, s => s.list_tokens(filter).await)
+    }
+
+    /// Revokes a token and its descendants with the event; `None` when the
+    /// `jti` is unknown.
+    pub async fn revoke_token_family(
+        &self,
+        jti: &str,
+        draft: AuditDraft,
+        at: OffsetDateTime,
+    ) -> Result<Option<u64>> {
+        dispatch!(self, s => s.revoke_token_family(jti, draft, at).await)
+    }
+
+    /// Records a one-time `jti`; `false` on a replay. Shared by every replica.
+    pub async fn consume_jti(
+        &self,
+        kind: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.consume_jti(kind, jti, expires_at).await)
+    }
+
+    /// Forgets one-time `jti`s that expired before `now`.
+    pub async fn purge_seen_jti(&self, now: OffsetDateTime) -> Result<u64> {
+        dispatch!(self, s => s.purge_seen_jti(now).await)
+    }
+
+    /// Sets the public keys an agent signs client assertions with.
+    pub async fn set_agent_jwks(
+        &self,
+        agent: &str,
+        jwks: &str,
+        draft: AuditDraft,
+        at: OffsetDateTime,
+    ) -> Result<AuditEvent> {
+        dispatch!(self, s => s.set_agent_jwks(agent, jwks, draft, at).await)
+    }
+
+    /// The agent's registered public keys (a JWKS document).
+    pub async fn agent_jwks(&self, agent: &str) -> Result<Option<String>> {
+        dispatch!(self, s => s.agent_jwks(agent).await)
     }
 }

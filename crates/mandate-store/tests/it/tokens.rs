@@ -2,8 +2,8 @@
 
 use mandate_core::{AuditDraft, Outcome};
 use mandate_store::{
-    AuditFilter, ChainReport, Error, KeyStateChange, ResourceRecord, SigningKeyRecord, Store,
-    TokenRecord,
+    AuditFilter, ChainReport, Error, GrantWrite, KeyStateChange, ResourceRecord, SigningKeyRecord,
+    Store, TokenFilter, TokenRecord,
 };
 use mandate_testkit::{Backend, TestDb};
 use time::macros::datetime;
@@ -27,6 +27,8 @@ conformance!(
     rotation_changes_old_keys_and_adds_the_new_one,
     resources_round_trip_and_refuse_duplicates,
     tokens_are_recorded_once,
+    revoking_a_token_revokes_its_descendants_only,
+    one_time_jtis_are_accepted_once,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -208,25 +210,134 @@ async fn resources_round_trip_and_refuse_duplicates(store: Store) {
     assert_eq!(store.list_resources().await.unwrap().len(), 1);
 }
 
-async fn tokens_are_recorded_once(store: Store) {
-    let t = TokenRecord {
-        jti: "j1".into(),
-        parent_jti: Some("j0".into()),
-        agent: "invoice-bot".into(),
+fn tok(jti: &str, parent: Option<&str>, agent: &str, expires: OffsetDateTime) -> TokenRecord {
+    TokenRecord {
+        jti: jti.into(),
+        parent_jti: parent.map(Into::into),
+        agent: agent.into(),
         txn: "txn-1".into(),
         audience: "https://billing.example.com".into(),
         issued_at: T0,
-        expires_at: T0 + Duration::minutes(5),
+        expires_at: expires,
         revoked_at: None,
-    };
+        scope: "invoices:read".into(),
+        chain: vec![agent.to_owned()],
+    }
+}
+
+fn grant(t: &TokenRecord) -> GrantWrite {
+    GrantWrite {
+        token: Some(t.clone()),
+        touch_agent: None,
+    }
+}
+
+async fn tokens_are_recorded_once(store: Store) {
+    let t = tok("j1", Some("j0"), "invoice-bot", T0 + Duration::minutes(5));
     store
-        .record_token(&t, ev("token.issued", "j1"), T0)
+        .record_grant(grant(&t), ev("token.issued", "j1"), T0)
         .await
         .unwrap();
     assert_eq!(store.token("j1").await.unwrap(), Some(t.clone()));
-    assert!(matches!(
-        store.record_token(&t, ev("token.issued", "j1"), T0).await,
-        Err(Error::Duplicate { kind: "token", .. })
-    ));
+    // A second token with the same jti fails the whole write, event included.
+    assert!(
+        store
+            .record_grant(grant(&t), ev("token.issued", "j1"), T0)
+            .await
+            .is_err()
+    );
     assert_eq!(events(&store, "token.issued").await, 1);
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { count: 1, .. }
+    ));
+}
+
+async fn revoking_a_token_revokes_its_descendants_only(store: Store) {
+    let exp = T0 + Duration::minutes(5);
+    // a -> b -> c, a -> d; e unrelated.
+    for t in [
+        tok("a", None, "alpha", exp),
+        tok("b", Some("a"), "beta", exp),
+        tok("c", Some("b"), "gamma", exp),
+        tok("d", Some("a"), "delta", exp),
+        tok("e", None, "alpha", exp),
+    ] {
+        store
+            .record_grant(grant(&t), ev("token.issued", &t.jti), T0)
+            .await
+            .unwrap();
+    }
+    let at = T0 + Duration::minutes(1);
+    assert_eq!(
+        store
+            .revoke_token_family("b", ev("token.revoked", "b"), at)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    let revoked = |jti: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .token(jti)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        }
+    };
+    assert!(revoked("b").await && revoked("c").await);
+    assert!(!revoked("a").await && !revoked("d").await && !revoked("e").await);
+    // Revoking again changes nothing; an unknown jti writes nothing.
+    assert_eq!(
+        store
+            .revoke_token_family("b", ev("token.revoked", "b"), at)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .revoke_token_family("zz", ev("token.revoked", "zz"), at)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(events(&store, "token.revoked").await, 2);
+    let live = store
+        .list_tokens(&TokenFilter {
+            agent: Some("alpha".into()),
+            live_at: Some(at),
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 2);
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { count: 7, .. }
+    ));
+}
+
+async fn one_time_jtis_are_accepted_once(store: Store) {
+    let exp = T0 + Duration::minutes(1);
+    assert!(store.consume_jti("dpop", "k1", exp).await.unwrap());
+    assert!(!store.consume_jti("dpop", "k1", exp).await.unwrap());
+    // Kinds are separate namespaces.
+    assert!(
+        store
+            .consume_jti("client_assertion", "k1", exp)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .purge_seen_jti(exp + Duration::seconds(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store.consume_jti("dpop", "k1", exp).await.unwrap());
 }

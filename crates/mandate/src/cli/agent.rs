@@ -91,6 +91,10 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register or show the public keys the agent signs client assertions
+    /// with (`private_key_jwt`).
+    #[command(subcommand)]
+    Jwks(crate::cli::token::JwksCommand),
     /// Record a review of an agent and move its review-by date.
     Review(crate::cli::review::AgentReviewArgs),
     /// List agents with no recent attestation or token; `--apply` suspends them.
@@ -243,6 +247,7 @@ pub async fn run(cmd: AgentCommand, conn: Conn) -> Result<(), ClientError> {
         AgentCommand::Resume { name } => status_change(&c, &name, "resume").await?,
         AgentCommand::Decommission { name } => status_change(&c, &name, "decommission").await?,
         AgentCommand::Shadows { provider, json } => shadows(&c, provider, json).await?,
+        AgentCommand::Jwks(cmd) => crate::cli::token::jwks(&c, cmd).await?,
         AgentCommand::Review(args) => crate::cli::review::agent_review(&c, args).await?,
         AgentCommand::Stale(args) => crate::cli::review::stale(&c, args).await?,
     }

@@ -92,7 +92,7 @@ pub struct AddArgs {
     json: bool,
 }
 
-fn usage(detail: String) -> ClientError {
+pub(crate) fn usage(detail: String) -> ClientError {
     ClientError::Problem {
         status: 400,
         title: "Invalid arguments".into(),

@@ -1,0 +1,219 @@
+//! Verifying Mandate's own access tokens: as subject and actor tokens of an
+//! exchange, at introspection, and at the resources Mandate serves itself
+//! (AuthZEN). Signature with a published key (the algorithm from the key),
+//! `typ: at+jwt` (so an ID token, a DPoP proof, a client assertion or an
+//! attestation JWT is never taken for one), `iss` this issuer, the time
+//! claims, and then the record: known, not revoked, its holder active.
+
+use mandate_core::{AgentName, AgentStatus};
+use mandate_jose::claims::{Claims, Validation};
+use mandate_jose::jws::{self, Algorithm};
+use mandate_store::TokenRecord;
+use serde_json::Value;
+
+use super::split_scope;
+use crate::tokens::ACCESS_TOKEN_TYP;
+use crate::{Engine, Result};
+
+const SIGNING_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
+
+/// A valid Mandate access token.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    /// All its claims.
+    pub claims: serde_json::Map<String, Value>,
+    /// `sub`.
+    pub subject: String,
+    /// `aud` (one resource's audience).
+    pub audience: String,
+    /// `scope`, split.
+    pub scopes: Vec<String>,
+    /// `exp`.
+    pub exp: i64,
+    /// `cnf.jkt`, when DPoP-bound.
+    pub cnf_jkt: Option<String>,
+    /// The stored record (holder, chain, `txn`, parent).
+    pub record: TokenRecord,
+}
+
+impl AccessToken {
+    /// The `act` claim, when delegated.
+    pub fn act(&self) -> Option<&Value> {
+        self.claims.get("act")
+    }
+}
+
+impl Engine {
+    /// Verifies a Mandate access token. `Ok(Err(reason))` when it is not a
+    /// valid one (the reason is for audit and logs, not for callers).
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<std::result::Result<AccessToken, String>> {
+        let jws = match jws::decode(token, jws::DEFAULT_MAX_TOKEN_LEN) {
+            Ok(j) => j,
+            Err(e) => return Ok(Err(format!("not a JWT: {e}"))),
+        };
+        if let Err(e) = jws.header().check_typ(ACCESS_TOKEN_TYP) {
+            return Ok(Err(format!("not an access token: {e}")));
+        }
+        let jwks = self.published_jwks_cached().await?;
+        let payload = match jws.verify(&jwks, &SIGNING_ALGORITHMS) {
+            Ok(v) => v.into_parts().1,
+            Err(e) => return Ok(Err(format!("signature: {e}"))),
+        };
+        let claims = match Claims::from_json(&payload) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(format!("claims: {e}"))),
+        };
+        let Some(issuer) = self.issuer() else {
+            return Ok(Err("the token service is not started".into()));
+        };
+        let Some(Value::String(aud)) = claims.get("aud").cloned() else {
+            return Ok(Err("`aud` is not one string".into()));
+        };
+        let now = self.now().unix_timestamp();
+        if let Err(e) = Validation::new(issuer, aud.clone())
+            .with_skew(0)
+            .map_err(|e| e.to_string())
+            .and_then(|v| v.validate(&claims, now).map_err(|e| e.to_string()))
+        {
+            return Ok(Err(e));
+        }
+        let Some(jti) = claims.jti() else {
+            return Ok(Err("no `jti`".into()));
+        };
+        let Some(record) = self.store.token(jti).await? else {
+            return Ok(Err("unknown token".into()));
+        };
+        if record.revoked_at.is_some() {
+            return Ok(Err("revoked".into()));
+        }
+        let active = match record.agent.parse::<AgentName>() {
+            Ok(name) => self
+                .store
+                .agent(&name)
+                .await?
+                .is_some_and(|a| a.status == AgentStatus::Active),
+            Err(_) => false,
+        };
+        if !active {
+            return Ok(Err(format!("agent `{}` is not active", record.agent)));
+        }
+        let exp = claims.exp().ok().flatten().unwrap_or(0);
+        let cnf_jkt = claims
+            .get("cnf")
+            .and_then(|c| c.get("jkt"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let subject = claims.sub().unwrap_or_default().to_owned();
+        let scopes = split_scope(claims.get("scope").and_then(Value::as_str).unwrap_or(""));
+        Ok(Ok(AccessToken {
+            claims: claims.into_map(),
+            subject,
+            audience: aud,
+            scopes,
+            exp,
+            cnf_jkt,
+            record,
+        }))
+    }
+}
+
+/// Why a token presented to a resource Mandate serves was refused: the
+/// RFC 6750 / RFC 9449 error code and a description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedRefusal {
+    /// `invalid_token`, `invalid_dpop_proof`, `insufficient_scope` or
+    /// `invalid_request`.
+    pub error: &'static str,
+    /// Why.
+    pub description: String,
+}
+
+/// A token as presented in `Authorization`, with its `DPoP` proof.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// `Bearer` or `DPoP`.
+    pub scheme: &'a str,
+    /// The token.
+    pub token: &'a str,
+    /// The `DPoP` header.
+    pub proof: Option<&'a str>,
+    /// The request's method.
+    pub method: &'a str,
+    /// The request's public URL.
+    pub url: &'a str,
+}
+
+impl Engine {
+    /// Checks a Mandate access token presented to a resource Mandate serves
+    /// itself: valid, for `audience`, holding `scope`, and when DPoP-bound,
+    /// presented with the `DPoP` scheme and a proof of its key with `ath`
+    /// (RFC 9449 §7). A bound token presented as `Bearer` is refused.
+    pub async fn check_presented(
+        &self,
+        p: Presented<'_>,
+        audience: &str,
+        scope: &str,
+    ) -> Result<std::result::Result<AccessToken, PresentedRefusal>> {
+        let refuse = |error, description: String| Ok(Err(PresentedRefusal { error, description }));
+        let t = match self.verify_access_token(p.token).await? {
+            Ok(t) => t,
+            Err(why) => return refuse("invalid_token", why),
+        };
+        if t.audience != audience {
+            return refuse(
+                "invalid_token",
+                format!("the token is for `{}`", t.audience),
+            );
+        }
+        let dpop = p.scheme.eq_ignore_ascii_case("dpop");
+        match (&t.cnf_jkt, dpop, p.proof) {
+            (Some(_), false, _) => {
+                return refuse(
+                    "invalid_token",
+                    "a DPoP-bound token must be presented with the DPoP scheme".into(),
+                );
+            }
+            (None, true, _) => {
+                return refuse("invalid_token", "the token is not DPoP-bound".into());
+            }
+            (Some(_), true, None) => {
+                return refuse("invalid_dpop_proof", "the DPoP proof is missing".into());
+            }
+            (Some(jkt), true, Some(proof)) => {
+                let check = super::dpop::DpopCheck {
+                    method: p.method,
+                    url: p.url,
+                    access_token: Some(p.token),
+                    require_nonce: false,
+                };
+                match self.verify_dpop(proof, check).await {
+                    Ok(proven) if &proven.jkt == jkt => {}
+                    Ok(_) => {
+                        return refuse(
+                            "invalid_dpop_proof",
+                            "the proof key is not the token's key".into(),
+                        );
+                    }
+                    Err(super::dpop::DpopFailure::Internal(e)) => return Err(e),
+                    Err(super::dpop::DpopFailure::Invalid(why)) => {
+                        return refuse("invalid_dpop_proof", why);
+                    }
+                    Err(super::dpop::DpopFailure::UseNonce(_)) => {
+                        return refuse("use_dpop_nonce", "a DPoP nonce is required".into());
+                    }
+                }
+            }
+            (None, false, _) => {}
+        }
+        if !t.scopes.iter().any(|s| s == scope) {
+            return refuse(
+                "insufficient_scope",
+                format!("the token lacks scope `{scope}`"),
+            );
+        }
+        Ok(Ok(t))
+    }
+}
