@@ -1244,3 +1244,75 @@ async fn key_rotation_under_use_keeps_old_tokens_valid() {
     }
     assert_eq!(kids.len(), 2, "both keys signed during the switch");
 }
+
+mod chains {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SCOPES: [&str; 3] = ["read", "write", "admin"];
+
+    fn subset(mask: u8) -> Vec<&'static str> {
+        SCOPES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    /// Runs a chain: alpha's token, then one exchange per step by the next
+    /// agent with the step's scopes (any subset of all scopes, so some ask
+    /// for more than their parent holds) after the step's delay.
+    async fn run(steps: Vec<(u8, i64)>) {
+        let env = setup().await;
+        let mut parent = bearer(&env, "alpha", "read write admin").await;
+        for ((mask, delay), child) in steps.into_iter().zip(["beta", "gamma", "delta", "epsilon"]) {
+            env.clock.advance(time::Duration::seconds(delay));
+            let pc = claims(&parent.access_token);
+            let held: Vec<&str> = pc["scope"].as_str().unwrap().split(' ').collect();
+            let wanted = subset(mask);
+            let scope = wanted.join(" ");
+            let r = exchange(&env, &parent.access_token, child, &[("scope", &scope)]).await;
+            let narrows = !wanted.is_empty() && wanted.iter().all(|s| held.contains(s));
+            let alive = pc["exp"].as_i64().unwrap() > now() + env_elapsed(&env);
+            match r {
+                Ok(t) => {
+                    let c = claims(&t.access_token);
+                    let got: Vec<&str> = c["scope"].as_str().unwrap().split(' ').collect();
+                    assert!(got.iter().all(|s| held.contains(s)), "{got:?} ⊄ {held:?}");
+                    assert!(c["exp"].as_i64() <= pc["exp"].as_i64());
+                    assert_eq!(c["txn"], pc["txn"]);
+                    assert!(alive, "an expired parent yielded a token");
+                    parent = t;
+                }
+                Err(e) => {
+                    assert!(
+                        !(narrows && alive),
+                        "a narrowing exchange was refused: {e:?}"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn env_elapsed(env: &Env) -> i64 {
+        use mandate_core::Clock as _;
+        (env.clock.now() - T0).whole_seconds()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn every_exchange_narrows_scope_and_lifetime(
+            steps in prop::collection::vec((0u8..8, 0i64..120), 1..=4)
+        ) {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run(steps));
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 mod attestation;
 mod governance;
+mod grants;
 mod harness;
 mod policy;
 mod quickstart;
