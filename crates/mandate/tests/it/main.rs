@@ -7,6 +7,7 @@ mod attestation;
 mod governance;
 mod grants;
 mod harness;
+mod interop;
 mod policy;
 mod quickstart;
 mod startup;
