@@ -244,13 +244,24 @@ impl Engine {
     }
 
     async fn attest_step(&self, provider: &str, evidence: &[u8]) -> Result<Step> {
-        let Some(record) = self.store.provider(provider).await? else {
+        // The reused list, or the store for a provider it does not hold yet
+        // (added by another replica a moment ago).
+        let providers = self.hot_providers().await?;
+        let fresh;
+        let record = match providers.iter().find(|p| p.name == provider) {
+            Some(r) => Some(r),
+            None => {
+                fresh = self.store.provider(provider).await?;
+                fresh.as_ref()
+            }
+        };
+        let Some(record) = record else {
             return Ok(refused(
                 "unknown_provider",
                 format!("provider `{provider}` does not exist"),
             ));
         };
-        let built = match self.attest.get(&record) {
+        let built = match self.attest.get(record) {
             Ok(p) => p,
             Err(e) => return Ok(refused(e.code(), e.to_string())),
         };
@@ -262,7 +273,14 @@ impl Engine {
             Ok(a) => a,
             Err(e) => return Ok(refused(e.code(), e.to_string())),
         };
-        let rules = self.list_bindings(Some(provider)).await?;
+        let rules = self
+            .hot_bindings()
+            .await?
+            .iter()
+            .filter(|b| b.provider == provider)
+            .cloned()
+            .map(manage::binding_from)
+            .collect::<Result<Vec<_>>>()?;
         let rule = match binding::choose(&rules, |r| &r.matches, &att.claims) {
             Choice::One(r) => r.clone(),
             Choice::None => {

@@ -11,6 +11,7 @@ mod admin_token;
 mod agents;
 mod attest;
 pub mod governance;
+mod hot;
 pub mod oauth;
 mod policy;
 mod resources;
@@ -146,6 +147,7 @@ pub struct Engine {
     tokens: Arc<tokens::TokenSlot>,
     attest: Arc<attest::AttestState>,
     governance: Arc<governance::GovState>,
+    hot: Arc<hot::Hot>,
 }
 
 impl Engine {
@@ -160,6 +162,7 @@ impl Engine {
             tokens: Arc::default(),
             attest: Arc::new(attest::AttestState::new()?),
             governance: Arc::default(),
+            hot: Arc::default(),
         };
         engine.reload_policy().await?;
         Ok(engine)

@@ -614,9 +614,13 @@ impl Engine {
             return Ok(r);
         }
         if !wanted.contains(':')
-            && let Ok(r) = self.resource(wanted).await
+            && let Some(r) = self
+                .hot_resources()
+                .await?
+                .iter()
+                .find(|r| r.name == wanted)
         {
-            return Ok(r);
+            return Ok(r.clone().into());
         }
         Err(OAuthError::target(format!(
             "`{wanted}` is not a registered resource"

@@ -253,6 +253,7 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
+        self.hot_changed();
         self.reload_policy().await?;
         Ok(record.into())
     }
@@ -283,11 +284,11 @@ impl Engine {
     /// The resource whose audience is exactly `audience`.
     pub async fn resource_by_audience(&self, audience: &str) -> Result<Option<Resource>> {
         Ok(self
-            .store
-            .list_resources()
+            .hot_resources()
             .await?
-            .into_iter()
+            .iter()
             .find(|r| r.audience == audience)
+            .cloned()
             .map(Resource::from))
     }
 
@@ -298,7 +299,9 @@ impl Engine {
         let draft = AuditDraft::new("resource.removed", Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("resource:{name}"));
-        if !self.store.delete_resource(name, draft, now).await? {
+        let deleted = self.store.delete_resource(name, draft, now).await?;
+        self.hot_changed();
+        if !deleted {
             return Err(Error::NotFound {
                 kind: "resource",
                 id: name.to_owned(),

@@ -280,6 +280,7 @@ impl Engine {
             .await?
         {
             tracing::info!(kid = %record.kid, alg = %record.alg, "created the first signing key");
+            self.hot_changed();
             self.cache_key(state, record.kid, key);
         }
         Ok(())
@@ -359,7 +360,7 @@ impl Engine {
     /// still kept.
     pub async fn published_jwks(&self) -> Result<JwkSet> {
         let state = self.token_state()?;
-        let keys = self.store.list_signing_keys().await?;
+        let keys = self.hot_keys().await?;
         let st = states(&keys, self.now());
         let mut jwks = Vec::new();
         for (k, s) in keys.iter().zip(st) {
@@ -450,6 +451,7 @@ impl Engine {
         self.store
             .rotate_signing_keys(&record, &changes, draft, now)
             .await?;
+        self.hot_changed();
         let info = info(&record, KeyState::Next);
         self.cache_key(state, record.kid, key);
         Ok(info)
@@ -493,7 +495,7 @@ impl Engine {
             )));
         }
         let now = self.now();
-        let keys = self.store.list_signing_keys().await?;
+        let keys = self.hot_keys().await?;
         let st = states(&keys, now);
         let rec = keys
             .iter()

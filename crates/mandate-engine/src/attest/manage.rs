@@ -170,6 +170,7 @@ impl Engine {
                 other => other.into(),
             })?;
         self.attest.forget(name);
+        self.hot_changed();
         self.provider(name).await
     }
 
@@ -226,6 +227,7 @@ impl Engine {
             });
         }
         self.attest.forget(name);
+        self.hot_changed();
         Ok(())
     }
 
@@ -294,6 +296,7 @@ impl Engine {
                 "matches": matches.iter().map(ToString::to_string).collect::<Vec<_>>(),
             }));
         self.store.create_binding(&rec, draft, now).await?;
+        self.hot_changed();
         binding_from(rec)
     }
 
@@ -312,7 +315,9 @@ impl Engine {
         let draft = AuditDraft::new("binding.removed", Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("binding/{id}"));
-        if !self.store.remove_binding(id, draft, self.now()).await? {
+        let removed = self.store.remove_binding(id, draft, self.now()).await?;
+        self.hot_changed();
+        if !removed {
             return Err(Error::NotFound {
                 kind: "binding",
                 id: id.to_owned(),

@@ -214,7 +214,7 @@ impl Engine {
             ));
         }
         let auds: Vec<&str> = aud.iter().map(String::as_str).collect();
-        let providers = self.store.list_providers().await.map_err(Error::from)?;
+        let providers = self.hot_providers().await?;
         let candidates: Vec<_> = providers
             .iter()
             .filter(|r| {
@@ -276,7 +276,7 @@ impl Engine {
             Ok(bytes) if bytes.trim_ascii_start().starts_with(b"{") => bytes,
             _ => assertion.as_bytes().to_vec(),
         };
-        let providers = self.store.list_providers().await.map_err(Error::from)?;
+        let providers = self.hot_providers().await?;
         let mut last = OAuthError::grant("no aws-iid trust provider is configured");
         for r in providers.iter().filter(|r| r.kind == "aws-iid") {
             match self.proven_by(&r.name, &evidence, "aws-iid").await {
@@ -298,7 +298,7 @@ impl Engine {
         let (iss, sub, aud) =
             peek(token).ok_or_else(|| OAuthError::grant("subject_token is not a JWT"))?;
         let auds: Vec<&str> = aud.iter().map(String::as_str).collect();
-        let providers = self.store.list_providers().await.map_err(Error::from)?;
+        let providers = self.hot_providers().await?;
         let record = providers
             .iter()
             .filter(|r| r.kind == "oidc")

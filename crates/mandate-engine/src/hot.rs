@@ -1,0 +1,111 @@
+//! Short-lived copies of what every grant reads and admins rarely change:
+//! signing keys, trust providers, binding rules and resources. A copy is
+//! reused for [`REUSE`] and dropped at once when this replica changes any
+//! of them, so a change made here is seen by the next request, and one made
+//! by another replica within [`REUSE`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mandate_store::{BindingRecord, ProviderRecord, ResourceRecord, SigningKeyRecord};
+
+use crate::{Engine, Result};
+
+/// How long a copy is reused.
+pub(crate) const REUSE: Duration = Duration::from_secs(1);
+
+/// One reusable value, tagged with the generation it was read in.
+struct Slot<T>(Mutex<Option<(Instant, u64, Arc<T>)>>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T> Slot<T> {
+    async fn get<F, Fut>(&self, generation: u64, load: F) -> Result<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if let Ok(g) = self.0.lock()
+            && let Some((at, gen_at, v)) = g.as_ref()
+            && *gen_at == generation
+            && at.elapsed() < REUSE
+        {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(load().await?);
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some((Instant::now(), generation, v.clone()));
+        }
+        Ok(v)
+    }
+}
+
+/// The copies.
+#[derive(Default)]
+pub(crate) struct Hot {
+    generation: std::sync::atomic::AtomicU64,
+    keys: Slot<Vec<SigningKeyRecord>>,
+    providers: Slot<Vec<ProviderRecord>>,
+    bindings: Slot<Vec<BindingRecord>>,
+    resources: Slot<Vec<ResourceRecord>>,
+}
+
+impl std::fmt::Debug for Hot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hot")
+    }
+}
+
+impl Hot {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Engine {
+    /// Drops every copy: call after changing keys, providers, bindings or
+    /// resources.
+    pub(crate) fn hot_changed(&self) {
+        self.hot
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(crate) async fn hot_keys(&self) -> Result<Arc<Vec<SigningKeyRecord>>> {
+        let g = self.hot.generation();
+        self.hot
+            .keys
+            .get(g, || async { Ok(self.store.list_signing_keys().await?) })
+            .await
+    }
+
+    pub(crate) async fn hot_providers(&self) -> Result<Arc<Vec<ProviderRecord>>> {
+        let g = self.hot.generation();
+        self.hot
+            .providers
+            .get(g, || async { Ok(self.store.list_providers().await?) })
+            .await
+    }
+
+    pub(crate) async fn hot_bindings(&self) -> Result<Arc<Vec<BindingRecord>>> {
+        let g = self.hot.generation();
+        self.hot
+            .bindings
+            .get(g, || async { Ok(self.store.list_bindings(None).await?) })
+            .await
+    }
+
+    pub(crate) async fn hot_resources(&self) -> Result<Arc<Vec<ResourceRecord>>> {
+        let g = self.hot.generation();
+        self.hot
+            .resources
+            .get(g, || async { Ok(self.store.list_resources().await?) })
+            .await
+    }
+}
