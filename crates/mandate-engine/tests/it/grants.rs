@@ -1125,6 +1125,7 @@ async fn jwt_08_token_kind_confusion() {
             exchange(&env, not_a_token, "beta", &[]).await,
             "invalid_grant",
         );
+        denied(&env, "invalid_grant").await;
     }
     // And an access token is not a workload assertion or client assertion.
     let t = bearer(&env, "alpha", "read").await;

@@ -256,6 +256,15 @@ async fn oauth_endpoints_over_http_with_the_kill_switch() {
             .unwrap()
             .contains("invalid_token")
     );
+    // ... and the refusal is in the audit log.
+    let audit = ok(server.cli(&[
+        "audit",
+        "list",
+        "--type",
+        "admin.request_rejected",
+        "--json",
+    ]));
+    assert!(audit.contains("/access/v1/evaluation"), "{audit}");
 
     // The CLI lists tokens; suspending the agent revokes them all.
     let list = ok(server.cli(&["token", "list", "--agent", "alpha", "--live"]));
