@@ -157,6 +157,8 @@ enum Step {
     Mapped {
         attested: Attested,
         write: AttestationWrite,
+        /// The agent as read when mapping.
+        agent: Box<mandate_core::Agent>,
     },
 }
 
@@ -209,16 +211,24 @@ impl Engine {
         &self,
         provider: &str,
         evidence: &[u8],
-    ) -> Result<std::result::Result<Attested, (String, String)>> {
+    ) -> Result<std::result::Result<(Attested, mandate_core::Agent), (String, String)>> {
         match self.attest_step(provider, evidence).await? {
             Step::Refused { code, reason, .. } => Ok(Err((code.to_owned(), reason))),
-            Step::Mapped { attested, write }
-                if write.bind_instance.is_none() && write.consume_join_token.is_none() =>
-            {
-                Ok(Ok(attested))
+            Step::Mapped {
+                attested,
+                write,
+                agent,
+            } if write.bind_instance.is_none() && write.consume_join_token.is_none() => {
+                Ok(Ok((attested, *agent)))
             }
             step => match self.finish_attestation(None, provider, step, false).await? {
-                (_, Some(attested)) => Ok(Ok(attested)),
+                (_, Some(attested)) => match self.store.agent(&attested.agent).await? {
+                    Some(agent) => Ok(Ok((attested, agent))),
+                    None => Ok(Err((
+                        "agent_missing".to_owned(),
+                        format!("agent `{}` does not exist", attested.agent),
+                    ))),
+                },
                 (r, None) => Ok(Err((
                     r.code.unwrap_or_else(|| "refused".to_owned()),
                     r.reason.unwrap_or_default(),
@@ -308,7 +318,13 @@ impl Engine {
                 Some(rule.id),
             )
             .await?;
-        if let (Some(iid), Step::Mapped { attested, write }) = (att.instance_id, &mut step) {
+        if let (
+            Some(iid),
+            Step::Mapped {
+                attested, write, ..
+            },
+        ) = (att.instance_id, &mut step)
+        {
             if let Some(bound) = self.store.instance_binding(provider, &iid).await?
                 && bound != attested.agent.as_str()
             {
@@ -414,10 +430,11 @@ impl Engine {
                 provider: provider.to_owned(),
                 subject,
                 agent: name,
-                spiffe_id: a.spiffe_id,
+                spiffe_id: a.spiffe_id.clone(),
                 claims,
                 rule,
             },
+            agent: Box::new(a),
         })
     }
 
@@ -515,6 +532,7 @@ impl Engine {
             Step::Mapped {
                 attested,
                 mut write,
+                ..
             } => {
                 let detail = serde_json::json!({
                     "provider": provider, "subject": attested.subject, "outcome": "mapped",

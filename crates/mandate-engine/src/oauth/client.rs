@@ -15,7 +15,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mandate_attest::ProviderSpec;
-use mandate_core::AgentName;
 use mandate_jose::claims::{Claims, Validation};
 use mandate_jose::jwk::JwkSet;
 use mandate_jose::jws::{self, Algorithm};
@@ -249,21 +248,12 @@ impl Engine {
         method: &'static str,
     ) -> Result<Proven, OAuthError> {
         match self.attest_for_grant(provider, evidence).await? {
-            Ok(a) => {
-                let name: AgentName = a.agent.clone();
-                let agent = self
-                    .store
-                    .agent(&name)
-                    .await
-                    .map_err(Error::from)?
-                    .ok_or_else(|| OAuthError::grant(format!("agent `{name}` does not exist")))?;
-                Ok(Proven {
-                    agent,
-                    attestation: Some((a.provider, a.claims)),
-                    method,
-                    attested: true,
-                })
-            }
+            Ok((a, agent)) => Ok(Proven {
+                agent,
+                attestation: Some((a.provider, a.claims)),
+                method,
+                attested: true,
+            }),
             Err((code, reason)) => Err(OAuthError::grant(format!(
                 "attestation refused by provider `{provider}` ({code}): {reason}"
             ))),
