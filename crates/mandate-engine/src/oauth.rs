@@ -561,7 +561,13 @@ impl Engine {
                 cnf_jkt: jkt.clone(),
                 may_act,
                 chain,
-                touch_agent: actor.attested,
+                // `last_seen_at` moves at most once a minute: one write less
+                // per token for busy agents.
+                touch_agent: actor.attested
+                    && actor
+                        .agent
+                        .last_seen_at
+                        .is_none_or(|t| self.now() - t >= Duration::minutes(1)),
                 audit: extra,
             })
             .await

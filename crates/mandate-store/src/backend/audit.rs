@@ -26,9 +26,27 @@ macro_rules! imp {
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
+                let (seq, hash) = Self::lock_head(tx).await?;
+                let ev = Self::insert_event(tx, seq, hash, draft, at).await?;
+                Self::set_head(tx, &ev).await?;
+                Ok(ev)
+            }
+
+            /// Locks the chain head inside `tx`: its `seq` and `hash`.
+            async fn lock_head(tx: &mut Transaction<'static, $db>) -> Result<(i64, String)> {
                 let head = sqlx::query($lock_head).fetch_one(&mut **tx).await?;
-                let prev_seq: i64 = head.try_get("seq")?;
-                let prev_hash: String = head.try_get("hash")?;
+                Ok((head.try_get("seq")?, head.try_get("hash")?))
+            }
+
+            /// Inserts the event that follows `(prev_seq, prev_hash)`; the
+            /// head is left to the caller ([`Self::set_head`]).
+            async fn insert_event(
+                tx: &mut Transaction<'static, $db>,
+                prev_seq: i64,
+                prev_hash: String,
+                draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<AuditEvent> {
                 let seq = prev_seq + 1;
                 let time = from_unix_millis(unix_millis(at));
                 let canonical = AuditEvent::canonical_bytes(
@@ -56,11 +74,6 @@ macro_rules! imp {
                 .bind(&hash)
                 .execute(&mut **tx)
                 .await?;
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                    .bind(seq)
-                    .bind(&hash)
-                    .execute(&mut **tx)
-                    .await?;
                 Ok(AuditEvent {
                     seq,
                     time,
@@ -72,6 +85,16 @@ macro_rules! imp {
                     prev_hash,
                     hash,
                 })
+            }
+
+            /// Moves the chain head to `ev`.
+            async fn set_head(tx: &mut Transaction<'static, $db>, ev: &AuditEvent) -> Result<()> {
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(ev.seq)
+                    .bind(&ev.hash)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
             }
 
             /// Ends a conditional change: when nothing `changed` (no row
@@ -116,10 +139,18 @@ macro_rules! imp {
                 items: Vec<crate::batch::Item>,
             ) -> Result<Vec<AuditEvent>> {
                 let mut tx = self.write.begin().await?;
-                let mut out = Vec::with_capacity(items.len());
+                let mut out: Vec<AuditEvent> = Vec::with_capacity(items.len());
+                // The head is read and written once per batch.
+                let (mut seq, mut hash) = Self::lock_head(&mut tx).await?;
                 for (draft, at, write) in items {
                     Self::apply_grant_write(&mut tx, &write, at).await?;
-                    out.push(Self::append_in(&mut tx, draft, at).await?);
+                    let ev = Self::insert_event(&mut tx, seq, hash, draft, at).await?;
+                    seq = ev.seq;
+                    hash = ev.hash.clone();
+                    out.push(ev);
+                }
+                if let Some(last) = out.last() {
+                    Self::set_head(&mut tx, last).await?;
                 }
                 tx.commit().await?;
                 Ok(out)
