@@ -187,18 +187,31 @@ macro_rules! imp {
                 Ok(out)
             }
 
+            /// One agent with its labels, in one query (a row per label).
             pub(crate) async fn agent(&self, name: &AgentName) -> Result<Option<Agent>> {
-                let sql = concat!("SELECT ", agent_columns!(), " FROM agents WHERE name = $1");
-                let Some(row) = sqlx::query(sql)
+                let sql = concat!(
+                    "SELECT ",
+                    agent_columns!(),
+                    ", key AS label_key, value AS label_value FROM agents \
+                     LEFT JOIN agent_labels ON agent_labels.agent_name = agents.name \
+                     WHERE name = $1"
+                );
+                let rows = sqlx::query(sql)
                     .bind(name.as_str())
-                    .fetch_optional(&self.read)
-                    .await?
-                else {
+                    .fetch_all(&self.read)
+                    .await?;
+                let Some(first) = rows.first() else {
                     return Ok(None);
                 };
-                let mut labels = self.labels_of(&[name.to_string()]).await?;
-                let labels = labels.remove(name.as_str()).unwrap_or_default();
-                Self::agent_from_row(&row, labels).map(Some)
+                let mut labels = BTreeMap::new();
+                for row in &rows {
+                    let key: Option<String> = row.try_get("label_key")?;
+                    let value: Option<String> = row.try_get("label_value")?;
+                    if let (Some(k), Some(v)) = (key, value) {
+                        labels.insert(k, v);
+                    }
+                }
+                Self::agent_from_row(first, labels).map(Some)
             }
 
             pub(crate) async fn list_agents(&self, f: &AgentFilter) -> Result<Page<Agent>> {
