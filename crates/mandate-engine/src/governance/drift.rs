@@ -277,3 +277,101 @@ pub(crate) fn risk_at(open: &[(i64, u8)], now_ms: i64) -> u8 {
         .sum();
     u8::try_from(sum.min(100)).unwrap_or(100)
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn usage(at: OffsetDateTime, resource: &str, tool: Option<&str>, depth: u32) -> Usage {
+        Usage {
+            agent: "a".into(),
+            action: Some(
+                if tool.is_some() {
+                    "mcp:tools/call"
+                } else {
+                    "token:issue"
+                }
+                .into(),
+            ),
+            resource: Some(resource.into()),
+            tool: tool.map(Into::into),
+            depth,
+            peers: if depth > 0 {
+                vec!["parent".into()]
+            } else {
+                vec![]
+            },
+            at,
+            seq: 1,
+        }
+    }
+
+    /// Eight learning days of one call an hour, 09:00–16:00 UTC.
+    fn learned() -> (Baseline, OffsetDateTime) {
+        let start = datetime!(2026-11-02 00:00 UTC);
+        let mut b = Baseline::default();
+        for d in 0..8 {
+            for h in 9..17 {
+                let at = start + time::Duration::days(d) + time::Duration::hours(h);
+                assert!(
+                    b.observe(&usage(at, "github", Some("list"), 0), 7, 3.0)
+                        .is_empty()
+                );
+            }
+        }
+        (b, start + time::Duration::days(8))
+    }
+
+    fn kinds(found: &[Detected]) -> Vec<&'static str> {
+        found.iter().map(|d| d.kind).collect()
+    }
+
+    #[test]
+    fn learning_raises_nothing_then_new_behaviour_is_named() {
+        let (mut b, day) = learned();
+        let at = day + time::Duration::hours(10);
+        assert!(
+            b.observe(&usage(at, "github", Some("list"), 0), 7, 3.0)
+                .is_empty()
+        );
+        let found = b.observe(&usage(at, "billing", None, 0), 7, 3.0);
+        assert_eq!(kinds(&found), ["new_resource"]);
+        let found = b.observe(&usage(at, "github", Some("delete_repo"), 1), 7, 3.0);
+        assert_eq!(kinds(&found), ["new_tool", "first_delegation"]);
+        assert_eq!(b.peers.iter().collect::<Vec<_>>(), ["parent"]);
+        // 03:00 UTC is far from its working hours; raised once per hour.
+        let night = day + time::Duration::hours(3);
+        let found = b.observe(&usage(night, "github", Some("list"), 0), 7, 3.0);
+        assert_eq!(kinds(&found), ["unusual_hour"]);
+        assert!(
+            b.observe(&usage(night, "github", Some("list"), 0), 7, 3.0)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_burst_is_raised_once_per_hour_and_does_not_become_normal() {
+        let (mut b, day) = learned();
+        let at = day + time::Duration::hours(11);
+        let mut bursts = 0;
+        for _ in 0..50 {
+            bursts += b
+                .observe(&usage(at, "github", Some("list"), 0), 7, 3.0)
+                .len();
+        }
+        assert_eq!(bursts, 1);
+        let next = day + time::Duration::hours(12);
+        b.observe(&usage(next, "github", Some("list"), 0), 7, 3.0);
+        assert!(b.rate_mean < 5.0, "{}", b.rate_mean);
+    }
+
+    #[test]
+    fn risk_counts_the_last_day_and_caps_at_100() {
+        let h = 3_600_000;
+        assert_eq!(risk_at(&[(0, 40), (h, 45)], 2 * h), 85);
+        assert_eq!(risk_at(&[(0, 40), (h, 45)], 24 * h + 1), 45);
+        assert_eq!(risk_at(&[(0, 60), (0, 60)], 1), 100);
+    }
+}
