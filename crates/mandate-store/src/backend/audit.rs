@@ -10,6 +10,40 @@ use crate::types::clamp_limit;
 use crate::{AuditFilter, ChainReport, Page, Result};
 
 const VERIFY_BATCH: i64 = 1000;
+/// Rows per multi-row `INSERT` (well under both backends' bind limits).
+pub(crate) const ROWS_PER_INSERT: usize = 128;
+
+/// The event that follows `(prev_seq, prev_hash)`, hashed into the chain.
+fn chain_event(
+    prev_seq: i64,
+    prev_hash: String,
+    draft: AuditDraft,
+    at: OffsetDateTime,
+) -> AuditEvent {
+    let seq = prev_seq + 1;
+    let time = from_unix_millis(unix_millis(at));
+    let canonical = AuditEvent::canonical_bytes(
+        seq,
+        time,
+        &draft.event_type,
+        draft.actor.as_deref(),
+        draft.target.as_deref(),
+        draft.outcome,
+        &draft.detail,
+    );
+    let hash = chain_hash(&prev_hash, &canonical);
+    AuditEvent {
+        seq,
+        time,
+        event_type: draft.event_type,
+        actor: draft.actor,
+        target: draft.target,
+        outcome: draft.outcome,
+        detail: draft.detail,
+        prev_hash,
+        hash,
+    }
+}
 
 macro_rules! audit_columns {
     () => {
@@ -47,44 +81,35 @@ macro_rules! imp {
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
-                let seq = prev_seq + 1;
-                let time = from_unix_millis(unix_millis(at));
-                let canonical = AuditEvent::canonical_bytes(
-                    seq,
-                    time,
-                    &draft.event_type,
-                    draft.actor.as_deref(),
-                    draft.target.as_deref(),
-                    draft.outcome,
-                    &draft.detail,
-                );
-                let hash = chain_hash(&prev_hash, &canonical);
-                sqlx::query(
-                    "INSERT INTO audit_events (seq, time_ms, event_type, actor, target, outcome, \
-                     detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(seq)
-                .bind(unix_millis(time))
-                .bind(&draft.event_type)
-                .bind(draft.actor.as_deref())
-                .bind(draft.target.as_deref())
-                .bind(draft.outcome.as_str())
-                .bind(draft.detail.to_string())
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut **tx)
-                .await?;
-                Ok(AuditEvent {
-                    seq,
-                    time,
-                    event_type: draft.event_type,
-                    actor: draft.actor,
-                    target: draft.target,
-                    outcome: draft.outcome,
-                    detail: draft.detail,
-                    prev_hash,
-                    hash,
-                })
+                let ev = chain_event(prev_seq, prev_hash, draft, at);
+                Self::insert_events(tx, std::slice::from_ref(&ev)).await?;
+                Ok(ev)
+            }
+
+            /// Inserts chained events, many rows per statement.
+            async fn insert_events(
+                tx: &mut Transaction<'static, $db>,
+                events: &[AuditEvent],
+            ) -> Result<()> {
+                for chunk in events.chunks(ROWS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_events (seq, time_ms, event_type, actor, target, \
+                         outcome, detail, prev_hash, hash) ",
+                    );
+                    qb.push_values(chunk, |mut b, ev| {
+                        b.push_bind(ev.seq)
+                            .push_bind(unix_millis(ev.time))
+                            .push_bind(ev.event_type.clone())
+                            .push_bind(ev.actor.clone())
+                            .push_bind(ev.target.clone())
+                            .push_bind(ev.outcome.as_str())
+                            .push_bind(ev.detail.to_string())
+                            .push_bind(ev.prev_hash.clone())
+                            .push_bind(ev.hash.clone());
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
             }
 
             /// Moves the chain head to `ev`.
@@ -140,15 +165,19 @@ macro_rules! imp {
             ) -> Result<Vec<AuditEvent>> {
                 let mut tx = self.write.begin().await?;
                 let mut out: Vec<AuditEvent> = Vec::with_capacity(items.len());
-                // The head is read and written once per batch.
+                let mut writes = Vec::with_capacity(items.len());
+                // The head is read and written once per batch, and rows go
+                // in many per statement.
                 let (mut seq, mut hash) = Self::lock_head(&mut tx).await?;
                 for (draft, at, write) in items {
-                    Self::apply_grant_write(&mut tx, &write, at).await?;
-                    let ev = Self::insert_event(&mut tx, seq, hash, draft, at).await?;
+                    let ev = chain_event(seq, hash, draft, at);
                     seq = ev.seq;
                     hash = ev.hash.clone();
                     out.push(ev);
+                    writes.push((write, at));
                 }
+                Self::apply_grant_writes(&mut tx, &writes).await?;
+                Self::insert_events(&mut tx, &out).await?;
                 if let Some(last) = out.last() {
                     Self::set_head(&mut tx, last).await?;
                 }

@@ -234,37 +234,41 @@ macro_rules! imp {
                 Ok(true)
             }
 
-            /// Writes a grant's change inside a batch transaction.
-            pub(crate) async fn apply_grant_write(
+            /// Writes the grants' changes inside a batch transaction: the
+            /// tokens many rows per statement, then the agents seen.
+            pub(crate) async fn apply_grant_writes(
                 tx: &mut Transaction<'static, $db>,
-                w: &GrantWrite,
-                at: OffsetDateTime,
+                writes: &[(GrantWrite, OffsetDateTime)],
             ) -> Result<()> {
-                if let Some(t) = &w.token {
-                    sqlx::query(
+                let tokens: Vec<&TokenRecord> =
+                    writes.iter().filter_map(|(w, _)| w.token.as_ref()).collect();
+                for chunk in tokens.chunks(super::audit::ROWS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<$db>::new(
                         "INSERT INTO tokens (jti, parent_jti, agent, txn, audience, issued_at, \
-                         expires_at, revoked_at, scope, chain) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(&t.jti)
-                    .bind(t.parent_jti.as_deref())
-                    .bind(&t.agent)
-                    .bind(&t.txn)
-                    .bind(&t.audience)
-                    .bind(unix_millis(t.issued_at))
-                    .bind(unix_millis(t.expires_at))
-                    .bind(t.revoked_at.map(unix_millis))
-                    .bind(&t.scope)
-                    .bind(t.chain.join(" "))
-                    .execute(&mut **tx)
-                    .await?;
+                         expires_at, revoked_at, scope, chain) ",
+                    );
+                    qb.push_values(chunk, |mut b, t| {
+                        b.push_bind(t.jti.clone())
+                            .push_bind(t.parent_jti.clone())
+                            .push_bind(t.agent.clone())
+                            .push_bind(t.txn.clone())
+                            .push_bind(t.audience.clone())
+                            .push_bind(unix_millis(t.issued_at))
+                            .push_bind(unix_millis(t.expires_at))
+                            .push_bind(t.revoked_at.map(unix_millis))
+                            .push_bind(t.scope.clone())
+                            .push_bind(t.chain.join(" "));
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
-                if let Some(agent) = &w.touch_agent {
-                    sqlx::query("UPDATE agents SET last_seen_at = $1 WHERE name = $2")
-                        .bind(unix_millis(at))
-                        .bind(agent)
-                        .execute(&mut **tx)
-                        .await?;
+                for (w, at) in writes {
+                    if let Some(agent) = &w.touch_agent {
+                        sqlx::query("UPDATE agents SET last_seen_at = $1 WHERE name = $2")
+                            .bind(unix_millis(*at))
+                            .bind(agent)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                 }
                 Ok(())
             }
