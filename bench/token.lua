@@ -9,6 +9,15 @@ if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
 end
 
+-- The first few refusals of each thread go to stderr, so errors have a reason.
+local shown = 0
+response = function(status, headers, body)
+  if status ~= 200 and shown < 3 then
+    shown = shown + 1
+    io.stderr:write(string.format("HTTP %d %s\n", status, body))
+  end
+end
+
 done = function(summary, latency, requests)
   io.write(string.format("requests/s %.0f  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  requests %d  errors %d\n",
     summary.requests / (summary.duration / 1e6),
