@@ -78,7 +78,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 # The peer, on the same machine, with the same load.
 NODE_ENV=production node interop/oidc_provider_peer.mjs "$peer_port" "${PEER_WORKERS:-1}" > "$dir/peer.log" 2>&1 &
 peer=$!
-for _ in $(seq 1 50); do grep -q listening "$dir/peer.log" && break; sleep 0.2; done
+for _ in $(seq 1 50); do grep -qs listening "$dir/peer.log" && break; sleep 0.2; done
 peer_form="grant_type=client_credentials&resource=https%3A%2F%2Fapi.bench.test&scope=read%20write"
 peer_auth="Basic $(printf 'bench:bench-secret' | base64)"
 check=$(curl -s -o "$dir/check.json" -w '%{http_code}' -H "Authorization: $peer_auth" -d "$peer_form" "http://127.0.0.1:$peer_port/token")
