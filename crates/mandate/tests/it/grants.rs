@@ -266,6 +266,24 @@ async fn oauth_endpoints_over_http_with_the_kill_switch() {
     ]));
     assert!(audit.contains("/access/v1/evaluation"), "{audit}");
 
+    // Governance sees the grants: the access review marks `api` and `pdp`
+    // used by alpha (issue 7 over this issue's flows).
+    let review: Value = serde_json::from_str(&ok(
+        server.cli(&["report", "access", "--agent", "alpha", "--format", "json"])
+    ))
+    .unwrap();
+    let grants = review["agents"][0]["grants"].as_array().unwrap().clone();
+    for res in ["api", "pdp"] {
+        assert!(
+            grants
+                .iter()
+                .any(|g| g["action"] == "token:issue" && g["resource"] == res && g["used"] == true),
+            "{review}"
+        );
+    }
+    let inventory = ok(server.cli(&["report", "inventory"]));
+    assert!(inventory.contains("| alpha |"), "{inventory}");
+
     // The CLI lists tokens; suspending the agent revokes them all.
     let list = ok(server.cli(&["token", "list", "--agent", "alpha", "--live"]));
     assert_eq!(list.lines().count(), 3, "{list}");
