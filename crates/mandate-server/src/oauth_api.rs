@@ -105,7 +105,18 @@ fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     Ok(first.and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    // The peer address, when the server runs with connection info (policies
+    // see it as `context.client_ip`).
+    let client_ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let Ok(body) = axum::body::to_bytes(body, MAX_FORM).await else {
+        return error_response(&invalid_request("the request is too large"));
+    };
     let params = match form(&headers, &body) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
@@ -118,7 +129,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         params,
         dpop,
         endpoint_url: format!("{}{TOKEN_PATH}", state.public_url),
-        client_ip: None,
+        client_ip,
     };
     match state.engine.token_grant(req).await {
         Ok(t) => {

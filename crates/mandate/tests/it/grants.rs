@@ -191,6 +191,10 @@ async fn oauth_endpoints_over_http_with_the_kill_switch() {
         (status, body["error"].as_str()),
         (400, Some("invalid_target"))
     );
+    // Every refusal is audited, with the client's address.
+    let denied = ok(server.cli(&["audit", "list", "--type", "token.denied", "--json"]));
+    assert!(denied.contains("invalid_target"), "{denied}");
+    assert!(denied.contains("\"client_ip\": \"127.0.0.1\""), "{denied}");
     let (status, headers, body) = post_form(
         &token_url,
         &[
