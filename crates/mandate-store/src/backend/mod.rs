@@ -148,12 +148,23 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // The group-commit writer has a connection of its own, so it never
+        // queues behind the request path's reads for one.
+        let writer = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
         let direct = Self {
             write: pool.clone(),
-            read: pool,
+            read: pool.clone(),
             batch: None,
         };
-        let batch = crate::batch::Batcher::spawn(direct.clone());
+        let batch = crate::batch::Batcher::spawn(Self {
+            write: writer,
+            read: pool,
+            batch: None,
+        });
         Ok(Self {
             batch: Some(batch),
             ..direct
