@@ -1317,3 +1317,67 @@ mod chains {
         }
     }
 }
+
+/// A Kubernetes assertion for `sa` valid at `at` (unix seconds).
+fn k8s_at(sa: &str, at: i64) -> String {
+    let mut c = k8s_claims("default", sa);
+    c["iat"] = json!(at - 10);
+    c["nbf"] = json!(at - 10);
+    c["exp"] = json!(at + 3600);
+    sign(&es_key(), &c)
+}
+
+#[tokio::test]
+async fn a_stale_agent_suspended_by_apply_gets_no_more_tokens() {
+    let env = setup().await;
+    let t = bearer(&env, "alpha", "read").await;
+    assert!(active(&env, &t.access_token).await);
+    env.clock.advance(time::Duration::days(2));
+    let later = now() + 2 * 86_400;
+    // beta stays busy; alpha has been idle for two days: stale under a
+    // one-day rule, and `--apply` suspends it.
+    let b = k8s_at("beta", later);
+    grant(
+        &env,
+        &[
+            ("grant_type", GRANT_JWT_BEARER),
+            ("assertion", &b),
+            ("resource", API),
+        ],
+    )
+    .await
+    .unwrap();
+    let done = env
+        .engine
+        .suspend_stale_agents(&env.admin, Some(1))
+        .await
+        .unwrap();
+    let names: Vec<&str> = done.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&"alpha") && !names.contains(&"beta"),
+        "{names:?}"
+    );
+    // It gets no token any more: its platform's proof no longer works.
+    let fresh = k8s_at("alpha", later);
+    let e = expect_err(
+        grant(
+            &env,
+            &[
+                ("grant_type", GRANT_JWT_BEARER),
+                ("assertion", &fresh),
+                ("resource", API),
+            ],
+        )
+        .await,
+        "invalid_grant",
+    );
+    assert!(e.description.contains("suspended"), "{e:?}");
+    denied(&env, "invalid_grant").await;
+    assert!(
+        env.engine
+            .list_tokens(Some("alpha"), true, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
