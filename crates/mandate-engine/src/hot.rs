@@ -1,5 +1,6 @@
 //! Short-lived copies of what every grant reads and admins rarely change:
-//! signing keys, trust providers, binding rules and resources. A copy is
+//! signing keys (and the published set), trust providers, binding rules and
+//! resources. A copy is
 //! reused for [`REUSE`] and dropped at once when this replica changes any
 //! of them, so a change made here is seen by the next request, and one made
 //! by another replica within [`REUSE`].
@@ -54,6 +55,7 @@ pub(crate) struct Hot {
     providers: Slot<Vec<ProviderRecord>>,
     bindings: Slot<Vec<BindingRecord>>,
     resources: Slot<Vec<ResourceRecord>>,
+    jwks: Slot<mandate_jose::jwk::JwkSet>,
 }
 
 impl std::fmt::Debug for Hot {
@@ -99,6 +101,14 @@ impl Engine {
             .bindings
             .get(g, || async { Ok(self.store.list_bindings(None).await?) })
             .await
+    }
+
+    /// The published key set, for verifying our own tokens. Keys are
+    /// published a JWKS cache time before they sign, so a reused copy never
+    /// misses a key that signs.
+    pub(crate) async fn hot_jwks(&self) -> Result<Arc<mandate_jose::jwk::JwkSet>> {
+        let g = self.hot.generation();
+        self.hot.jwks.get(g, || self.published_jwks()).await
     }
 
     pub(crate) async fn hot_resources(&self) -> Result<Arc<Vec<ResourceRecord>>> {

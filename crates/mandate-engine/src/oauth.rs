@@ -28,7 +28,7 @@ pub mod dpop;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use mandate_core::{Agent, AgentKind, AgentName, AgentStatus, AuditDraft, Outcome};
+use mandate_core::{Agent, AgentName, AgentStatus, AuditDraft, Outcome};
 use mandate_policy::{Action, EntityRef, Request, RequestContext, RequestTime, RiskScore};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -225,13 +225,6 @@ struct GrantAudit {
 impl GrantAudit {
     fn set(&mut self, k: &str, v: impl Into<Value>) {
         self.detail.insert(k.to_owned(), v.into());
-    }
-}
-
-fn kind_name(kind: AgentKind) -> &'static str {
-    match kind {
-        AgentKind::Autonomous => "autonomous",
-        AgentKind::OnBehalfOf => "on_behalf_of",
     }
 }
 
@@ -541,7 +534,7 @@ impl Engine {
         let kind = if user.is_some() {
             "on_behalf_of"
         } else {
-            kind_name(actor.agent.kind)
+            crate::policy::policy_kind(actor.agent.kind)
         };
         let mut extra = std::mem::take(&mut audit.detail);
         extra.insert("user".into(), json!(user));

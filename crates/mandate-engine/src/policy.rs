@@ -113,7 +113,7 @@ fn leak(s: String) -> &'static str {
 }
 
 /// The policy vocabulary for an agent's kind.
-fn policy_kind(kind: AgentKind) -> &'static str {
+pub(crate) fn policy_kind(kind: AgentKind) -> &'static str {
     match kind {
         AgentKind::Autonomous => "autonomous",
         AgentKind::OnBehalfOf => "on_behalf_of",

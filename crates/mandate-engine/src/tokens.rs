@@ -60,16 +60,9 @@ pub(crate) struct TokenState {
     config: TokenConfig,
     /// Decrypted keys by `kid`.
     keys: Mutex<HashMap<String, Arc<SigningKey>>>,
-    /// The published key set as last read, and when.
-    published: Mutex<Option<(std::time::Instant, Arc<JwkSet>)>>,
     /// HMAC key of DPoP nonces, derived from the master key.
     pub(crate) nonce_key: [u8; 32],
 }
-
-/// How long the published key set is reused for verifying our own tokens.
-/// Keys are published [`TokenConfig::jwks_cache`] before they sign, so a
-/// short reuse never misses a key that signs.
-const PUBLISHED_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Holds the token service once started (the master key arrives after the
 /// engine is built).
@@ -264,7 +257,6 @@ impl Engine {
             issuer,
             config,
             keys: Mutex::new(HashMap::new()),
-            published: Mutex::new(None),
             nonce_key,
         });
         let state = self.token_state()?;
@@ -373,23 +365,6 @@ impl Engine {
             }
         }
         JwkSet::from_keys(jwks).map_err(|e| internal("cannot build the key set")(e.into()))
-    }
-
-    /// The published key set, reused for a moment (for verifying our own
-    /// tokens on every request without reading the store each time).
-    pub(crate) async fn published_jwks_cached(&self) -> Result<Arc<JwkSet>> {
-        let state = self.token_state()?;
-        if let Ok(g) = state.published.lock()
-            && let Some((at, set)) = g.as_ref()
-            && at.elapsed() < PUBLISHED_REUSE
-        {
-            return Ok(set.clone());
-        }
-        let set = Arc::new(self.published_jwks().await?);
-        if let Ok(mut g) = state.published.lock() {
-            *g = Some((std::time::Instant::now(), set.clone()));
-        }
-        Ok(set)
     }
 
     /// Publishes a new key (of `alg`, or the configured algorithm) that starts

@@ -48,7 +48,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn parse<T: std::str::FromStr<Err = ValidationError>>(s: &str) -> ApiResult<T> {
+pub(crate) fn parse<T: std::str::FromStr<Err = ValidationError>>(s: &str) -> ApiResult<T> {
     s.parse::<T>()
         .map_err(|e| ApiError::invalid_field(e.field, e.to_string()))
 }

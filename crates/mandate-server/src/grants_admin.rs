@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use mandate_core::{AgentName, ValidationError};
+use mandate_core::AgentName;
 use mandate_engine::Actor;
 use mandate_engine::oauth::TokenInfo;
 use serde::{Deserialize, Serialize};
@@ -36,8 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 fn agent_name(s: &str) -> ApiResult<AgentName> {
-    s.parse::<AgentName>()
-        .map_err(|e: ValidationError| ApiError::invalid_field(e.field, e.to_string()))
+    crate::admin::parse(s)
 }
 
 /// Sets the public keys (a JWKS) an agent signs `private_key_jwt` client

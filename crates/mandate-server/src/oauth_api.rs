@@ -151,13 +151,8 @@ async fn caller(
     headers: &HeaderMap,
     params: &[(String, String)],
 ) -> Result<Option<String>, OAuthError> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some((scheme, cred)) = v.split_once(' ')
-        && scheme.eq_ignore_ascii_case("bearer")
-    {
-        return match state.engine.authenticate(cred.trim()).await {
+    if let Some(cred) = crate::middleware::bearer(headers) {
+        return match state.engine.authenticate(cred).await {
             Ok(actor) => Ok(Some(actor.token_id)),
             Err(_) => Err(oauth_error(
                 "invalid_client",

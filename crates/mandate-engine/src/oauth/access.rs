@@ -57,7 +57,7 @@ impl Engine {
         if let Err(e) = jws.header().check_typ(ACCESS_TOKEN_TYP) {
             return Ok(Err(format!("not an access token: {e}")));
         }
-        let jwks = self.published_jwks_cached().await?;
+        let jwks = self.hot_jwks().await?;
         let payload = match jws.verify(&jwks, &SIGNING_ALGORITHMS) {
             Ok(v) => v.into_parts().1,
             Err(e) => return Ok(Err(format!("signature: {e}"))),

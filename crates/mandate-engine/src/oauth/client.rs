@@ -43,8 +43,16 @@ const CLIENT_ALGORITHMS: [Algorithm; 5] = [
     Algorithm::Ps256,
 ];
 
-/// Unverified `iss`, `sub`, `aud` of a JWT, to route it.
-fn peek(token: &str) -> Option<(Option<String>, Option<String>, Vec<String>)> {
+/// What routing reads of a JWT before anything is verified.
+struct Peeked {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Vec<String>,
+    typ: Option<String>,
+}
+
+/// Unverified `typ`, `iss`, `sub`, `aud` of a JWT, to route it.
+fn peek(token: &str) -> Option<Peeked> {
     let jws = jws::decode(token, jws::DEFAULT_MAX_TOKEN_LEN).ok()?;
     let v: Value = serde_json::from_slice(jws.payload_unverified()).ok()?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -57,7 +65,12 @@ fn peek(token: &str) -> Option<(Option<String>, Option<String>, Vec<String>)> {
             .collect(),
         _ => Vec::new(),
     };
-    Some((s("iss"), s("sub"), aud))
+    Some(Peeked {
+        iss: s("iss"),
+        sub: s("sub"),
+        aud,
+        typ: jws.header().typ().map(str::to_owned),
+    })
 }
 
 impl Engine {
@@ -84,7 +97,7 @@ impl Engine {
             .ok_or_else(|| OAuthError::client("`client_assertion_type` is missing"))?;
         let proven = match kind {
             JWT_BEARER_ASSERTION_TYPE => {
-                let (iss, sub, _) = peek(assertion)
+                let Peeked { iss, sub, .. } = peek(assertion)
                     .ok_or_else(|| OAuthError::client("`client_assertion` is not a JWT"))?;
                 let client_id = p.get("client_id");
                 let self_signed = iss.is_some()
@@ -201,11 +214,9 @@ impl Engine {
         token: &str,
         method: &'static str,
     ) -> Result<Proven, OAuthError> {
-        let (iss, sub, aud) =
+        let Peeked { iss, sub, aud, typ } =
             peek(token).ok_or_else(|| OAuthError::grant("the assertion is not a JWT"))?;
-        if jws::decode(token, jws::DEFAULT_MAX_TOKEN_LEN)
-            .ok()
-            .and_then(|j| j.header().typ().map(str::to_owned))
+        if typ
             .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("dpop+jwt"))
         {
             return Err(OAuthError::grant(
@@ -285,7 +296,7 @@ impl Engine {
         &self,
         token: &str,
     ) -> Result<(String, String, std::collections::BTreeMap<String, String>), OAuthError> {
-        let (iss, sub, aud) =
+        let Peeked { iss, sub, aud, .. } =
             peek(token).ok_or_else(|| OAuthError::grant("subject_token is not a JWT"))?;
         let auds: Vec<&str> = aud.iter().map(String::as_str).collect();
         let providers = self.hot_providers().await?;

@@ -145,16 +145,8 @@ macro_rules! imp {
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<AuditEvent> {
-                match &self.batch {
-                    Some(batch) => batch.append(draft, at, crate::GrantWrite::default()).await,
-                    None => {
-                        let mut out = self
-                            .append_batch(vec![(draft, at, crate::GrantWrite::default())])
-                            .await?;
-                        out.pop()
-                            .ok_or_else(|| crate::Error::AuditWrite("empty batch".into()))
-                    }
-                }
+                self.record_grant(crate::GrantWrite::default(), draft, at)
+                    .await
             }
 
             /// Appends several events, each with the change that goes with

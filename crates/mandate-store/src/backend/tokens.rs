@@ -273,8 +273,9 @@ macro_rules! imp {
                 Ok(())
             }
 
-            /// Writes a grant with its event: through the group commit when
-            /// there is one, else in a transaction of its own.
+            /// Writes an event with the change that goes with it (none for a
+            /// standalone event): through the group commit when there is
+            /// one, else in a transaction of its own.
             pub(crate) async fn record_grant(
                 &self,
                 write: GrantWrite,
