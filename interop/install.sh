@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the interop test's foreign clients: openid-client, jose and
 # oidc-provider from interop/package-lock.json into interop/node_modules, and
-# PyJWT from interop/requirements.txt into the virtualenv interop/.venv.
+# PyJWT and the MCP Python SDK (mcp) from interop/requirements.txt into the
+# virtualenv interop/.venv.
 # Idempotent: each part is redone only when its lockfile changed since the
 # last successful install. Needs node >= 20.19 with npm, and python3 with venv.
 set -euo pipefail
@@ -28,4 +29,5 @@ fi
 echo "interop: node $(node --version)," \
   "openid-client $(node -p 'require("./node_modules/openid-client/package.json").version')," \
   "oidc-provider $(node -p 'require("./node_modules/oidc-provider/package.json").version')," \
-  "$(.venv/bin/python -c 'import jwt; print("PyJWT", jwt.__version__)')"
+  "$(.venv/bin/python -c 'import jwt; print("PyJWT", jwt.__version__)')," \
+  "$(.venv/bin/python -c 'from importlib.metadata import version; print("mcp", version("mcp"))')"
