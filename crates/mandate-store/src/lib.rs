@@ -21,6 +21,7 @@ macro_rules! dispatch {
 mod attestation;
 mod backend;
 mod batch;
+mod credentials;
 pub mod governance;
 mod tokens;
 mod types;
@@ -30,6 +31,7 @@ pub use attestation::{
     AttestationWrite, AttestationWritten, BindingRecord, JoinTokenRecord, ProviderRecord,
     ShadowRecord,
 };
+pub use credentials::{CredentialRecord, RouteRecord};
 pub use tokens::{
     GrantWrite, KeyStateChange, ResourceRecord, SigningKeyRecord, TokenFilter, TokenRecord,
 };

@@ -69,6 +69,8 @@ pub struct ResourceRecord {
     pub labels: BTreeMap<String, String>,
     /// When it was added.
     pub created_at: OffsetDateTime,
+    /// How the gateway exposes it; `None` when it does not.
+    pub route: Option<crate::RouteRecord>,
 }
 
 /// An issued token, so a family can be revoked.

@@ -41,6 +41,7 @@ mod admin_tokens;
 mod agents;
 mod attestation;
 mod audit;
+mod credentials;
 mod governance;
 mod meta;
 mod policies;
@@ -101,6 +102,31 @@ macro_rules! imp {
             pub(crate) async fn close(&self) {
                 self.write.close().await;
                 self.read.close().await;
+            }
+
+            /// Runs `delete` (one `$1` parameter, `key`) with the audit
+            /// event in one transaction. `false` when it removed nothing
+            /// (then nothing is written).
+            pub(crate) async fn delete_audited(
+                &self,
+                delete: &'static str,
+                key: &str,
+                draft: mandate_core::AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<bool> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(delete)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::append_in(&mut tx, draft, at).await?;
+                tx.commit().await?;
+                Ok(true)
             }
         }
     };

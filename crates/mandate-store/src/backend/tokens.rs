@@ -145,9 +145,16 @@ macro_rules! imp {
                 }
                 let labels = serde_json::to_string(&res.labels)
                     .map_err(|e| corrupt("resource labels", e))?;
+                let route = res
+                    .route
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| corrupt("resource route", e))?;
                 let inserted = sqlx::query(
                     "INSERT INTO resources (name, audience, scopes, max_ttl_s, kind, sensitivity, \
-                     owner, labels, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     owner, labels, created_at, route) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&res.name)
                 .bind(&res.audience)
@@ -158,6 +165,7 @@ macro_rules! imp {
                 .bind(res.owner.as_deref())
                 .bind(labels)
                 .bind(unix_millis(res.created_at))
+                .bind(route)
                 .execute(&mut *tx)
                 .await;
                 match inserted {
@@ -178,6 +186,11 @@ macro_rules! imp {
                 let labels: BTreeMap<String, String> =
                     serde_json::from_str(&labels).map_err(|e| corrupt("resource labels", e))?;
                 let scopes: String = r.try_get("scopes")?;
+                let route: Option<String> = r.try_get("route")?;
+                let route = route
+                    .map(|s| serde_json::from_str(&s))
+                    .transpose()
+                    .map_err(|e| corrupt("resource route", e))?;
                 Ok(ResourceRecord {
                     name: r.try_get("name")?,
                     audience: r.try_get("audience")?,
@@ -188,13 +201,14 @@ macro_rules! imp {
                     owner: r.try_get("owner")?,
                     labels,
                     created_at: from_unix_millis(r.try_get("created_at")?),
+                    route,
                 })
             }
 
             pub(crate) async fn list_resources(&self) -> Result<Vec<ResourceRecord>> {
                 let rows = sqlx::query(concat!(
                     "SELECT name, audience, scopes, max_ttl_s, kind, sensitivity, owner, labels, \
-                     created_at FROM resources ORDER BY name",
+                     created_at, route FROM resources ORDER BY name",
                     $collate
                 ))
                 .fetch_all(&self.read)
@@ -205,7 +219,7 @@ macro_rules! imp {
             pub(crate) async fn resource(&self, name: &str) -> Result<Option<ResourceRecord>> {
                 let row = sqlx::query(
                     "SELECT name, audience, scopes, max_ttl_s, kind, sensitivity, owner, labels, \
-                     created_at FROM resources WHERE name = $1",
+                     created_at, route FROM resources WHERE name = $1",
                 )
                 .bind(name)
                 .fetch_optional(&self.read)
@@ -219,19 +233,8 @@ macro_rules! imp {
                 draft: AuditDraft,
                 at: OffsetDateTime,
             ) -> Result<bool> {
-                let mut tx = self.write.begin().await?;
-                let done = sqlx::query("DELETE FROM resources WHERE name = $1")
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                Self::append_in(&mut tx, draft, at).await?;
-                tx.commit().await?;
-                Ok(true)
+                self.delete_audited("DELETE FROM resources WHERE name = $1", name, draft, at)
+                    .await
             }
 
             /// Writes the grants' changes inside a batch transaction: the
@@ -333,6 +336,15 @@ macro_rules! imp {
                     .push_bind(i64::from(clamp_limit(f.limit)));
                 let rows = qb.build().fetch_all(&self.read).await?;
                 rows.iter().map(Self::issued_token_from_row).collect()
+            }
+
+            /// The latest revocation time of any token (Unix milliseconds),
+            /// read through an index: it moves when any replica revokes.
+            pub(crate) async fn revocation_mark(&self) -> Result<Option<i64>> {
+                let row = sqlx::query("SELECT MAX(revoked_at) AS mark FROM tokens")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(row.try_get("mark")?)
             }
 
             /// Revokes the token `jti` and every token derived from it that is
@@ -542,6 +554,12 @@ impl crate::Store {
     /// Issued tokens, newest first.
     pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<TokenRecord>> {
         dispatch!(self, s => s.list_tokens(filter).await)
+    }
+
+    /// The latest time any token was revoked (Unix milliseconds), `None`
+    /// before the first revocation.
+    pub async fn revocation_mark(&self) -> Result<Option<i64>> {
+        dispatch!(self, s => s.revocation_mark().await)
     }
 
     /// Revokes a token and its descendants with the event; `None` when the

@@ -2,8 +2,8 @@
 
 use mandate_core::{AuditDraft, Outcome};
 use mandate_store::{
-    AuditFilter, ChainReport, Error, GrantWrite, KeyStateChange, ResourceRecord, SigningKeyRecord,
-    Store, TokenFilter, TokenRecord,
+    AuditFilter, ChainReport, CredentialRecord, Error, GrantWrite, KeyStateChange, ResourceRecord,
+    RouteRecord, SigningKeyRecord, Store, TokenFilter, TokenRecord,
 };
 use mandate_testkit::{Backend, TestDb};
 use time::macros::datetime;
@@ -29,6 +29,8 @@ conformance!(
     tokens_are_recorded_once,
     revoking_a_token_revokes_its_descendants_only,
     one_time_jtis_are_accepted_once,
+    resource_routes_round_trip,
+    credentials_are_replaced_listed_and_removed,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -136,6 +138,7 @@ fn resource(name: &str, audience: &str) -> ResourceRecord {
         owner: Some("ops@example.com".into()),
         labels: [("team".to_owned(), "billing".to_owned())].into(),
         created_at: T0,
+        route: None,
     }
 }
 
@@ -340,4 +343,105 @@ async fn one_time_jtis_are_accepted_once(store: Store) {
         2
     );
     assert!(store.consume_jti("dpop", "k1", exp).await.unwrap());
+}
+
+async fn resource_routes_round_trip(store: Store) {
+    let mut gw = resource("gw", "https://mandate.example.com/gw/gw");
+    gw.route = Some(RouteRecord {
+        upstream: "https://api.example.com/v1".into(),
+        credential: Some("api-key".into()),
+        record_arguments: true,
+        required_scopes: vec!["read".into()],
+        timeout_ms: 30_000,
+    });
+    store
+        .insert_resource(&gw, ev("resource.added", "gw"), T0)
+        .await
+        .unwrap();
+    let plain = resource("plain", "https://plain.example.com");
+    store
+        .insert_resource(&plain, ev("resource.added", "plain"), T0)
+        .await
+        .unwrap();
+    assert_eq!(store.resource("gw").await.unwrap(), Some(gw.clone()));
+    assert_eq!(store.resource("plain").await.unwrap(), Some(plain));
+    let listed = store.list_resources().await.unwrap();
+    assert_eq!(listed[0], gw);
+    assert_eq!(listed[1].route, None);
+}
+
+fn credential(
+    name: &str,
+    kind: &str,
+    sealed: Option<Vec<u8>>,
+    at: OffsetDateTime,
+) -> CredentialRecord {
+    CredentialRecord {
+        name: name.into(),
+        kind: kind.into(),
+        config: r#"{"header":"x-api-key"}"#.into(),
+        sealed,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn credentials_are_replaced_listed_and_removed(store: Store) {
+    let a = credential("api-key", "static", Some(vec![0, 1, 2, 255]), T0);
+    store
+        .put_credential(&a, ev("secret.set", "api-key"), T0)
+        .await
+        .unwrap();
+    let b = credential("Jwt", "mandate-jwt", None, T0);
+    store
+        .put_credential(&b, ev("secret.set", "Jwt"), T0)
+        .await
+        .unwrap();
+    assert_eq!(store.credential("api-key").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.credential("nope").await.unwrap(), None);
+
+    // Replacing keeps the first creation time and takes everything else.
+    let later = T0 + Duration::minutes(5);
+    let mut a2 = credential("api-key", "static", Some(vec![9, 9]), later);
+    a2.config = r#"{"bearer":true}"#.into();
+    store
+        .put_credential(&a2, ev("secret.set", "api-key"), later)
+        .await
+        .unwrap();
+    let got = store.credential("api-key").await.unwrap().unwrap();
+    assert_eq!(got.created_at, T0);
+    assert_eq!(got.updated_at, later);
+    assert_eq!(got.sealed, Some(vec![9, 9]));
+    assert_eq!(got.config, r#"{"bearer":true}"#);
+
+    let names: Vec<String> = store
+        .list_credentials()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Jwt", "api-key"]);
+    // The sealed bytes never appear in debug output.
+    assert!(!format!("{got:?}").contains("[9, 9]"));
+
+    assert!(
+        store
+            .delete_credential("api-key", ev("secret.removed", "api-key"), later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_credential("api-key", ev("secret.removed", "api-key"), later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.credential("api-key").await.unwrap(), None);
+    assert_eq!(events(&store, "secret.set").await, 3);
+    assert_eq!(events(&store, "secret.removed").await, 1);
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { count: 4, .. }
+    ));
 }
