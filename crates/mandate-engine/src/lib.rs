@@ -15,6 +15,7 @@ mod hot;
 pub mod oauth;
 mod policy;
 mod resources;
+mod secrets;
 mod tokens;
 
 use std::sync::Arc;
@@ -30,7 +31,13 @@ pub use attest::{
     ProviderInfo, Shadow, claims_digest,
 };
 pub use policy::{PolicyFile, PolicyVersion, agent_entity};
-pub use resources::{NewResource, RESOURCE_KINDS, Resource, SENSITIVITIES};
+pub use resources::{
+    DEFAULT_ROUTE_TIMEOUT_SECS, NewResource, RESOURCE_KINDS, Resource, SENSITIVITIES,
+};
+pub use secrets::{
+    DEFAULT_UPSTREAM_JWT_TTL_SECS, NewSecret, OpenedSecret, SECRET_KINDS, SecretConfig,
+    SecretInfo, UPSTREAM_JWT_TYP, UpstreamJwt,
+};
 pub use tokens::{
     ACCESS_TOKEN_TYP, KeyState, MintRequest, MintedToken, SigningKeyInfo, TokenConfig,
 };

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use mandate_core::{AuditDraft, Email, Outcome, ValidationError};
 use mandate_policy::ResourceEntity;
-use mandate_store::ResourceRecord;
+use mandate_store::{ResourceRecord, RouteRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -17,6 +17,10 @@ use crate::{Actor, Engine, Error, Result};
 pub const RESOURCE_KINDS: &[&str] = &["http", "mcp"];
 /// Sensitivity levels, least to most sensitive.
 pub const SENSITIVITIES: &[&str] = &["public", "internal", "confidential", "restricted"];
+/// Upstream timeout of a gateway route when none is given.
+pub const DEFAULT_ROUTE_TIMEOUT_SECS: u64 = 30;
+/// Longest upstream timeout of a gateway route.
+const MAX_ROUTE_TIMEOUT_SECS: u64 = 3_600;
 
 /// What an admin gives to add a resource.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -25,7 +29,10 @@ pub struct NewResource {
     /// Unique name: 1 to 63 characters from `[a-z0-9._-]`, starting with a
     /// letter or digit.
     pub name: String,
-    /// Unique absolute URI without fragment, the `aud` of its tokens.
+    /// Unique absolute URI without fragment, the `aud` of its tokens. May
+    /// be empty when `upstream` is given: it is then the gateway route's
+    /// public URL, `<public url>/gw/<name>`.
+    #[serde(default)]
     pub audience: String,
     /// Scopes the resource understands (at least one).
     pub scopes: Vec<String>,
@@ -44,6 +51,22 @@ pub struct NewResource {
     /// Labels, seen by policies as entity tags.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Absolute `http`/`https` URL the gateway forwards `/gw/<name>/...`
+    /// to. The resource is exposed through the gateway only when set.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// The stored secret the gateway injects into upstream requests.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// MCP: record tool arguments in the audit log instead of a digest.
+    #[serde(default)]
+    pub record_arguments: bool,
+    /// Scopes a token must carry at the gateway (each one of `scopes`).
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Upstream timeout in seconds (default 30, at most 3600).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// A registered resource.
@@ -70,10 +93,25 @@ pub struct Resource {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String)]
     pub created_at: OffsetDateTime,
+    /// The URL the gateway forwards `/gw/<name>/...` to; absent when the
+    /// resource is not exposed through the gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The stored secret the gateway injects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// MCP: whether tool arguments are recorded in the audit log.
+    pub record_arguments: bool,
+    /// Scopes a token must carry at the gateway.
+    pub required_scopes: Vec<String>,
+    /// Upstream timeout in seconds, when exposed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
 }
 
 impl From<ResourceRecord> for Resource {
     fn from(r: ResourceRecord) -> Self {
+        let route = r.route;
         Self {
             name: r.name,
             audience: r.audience,
@@ -84,6 +122,14 @@ impl From<ResourceRecord> for Resource {
             owner: r.owner,
             labels: r.labels,
             created_at: r.created_at,
+            upstream: route.as_ref().map(|x| x.upstream.clone()),
+            credential: route.as_ref().and_then(|x| x.credential.clone()),
+            record_arguments: route.as_ref().is_some_and(|x| x.record_arguments),
+            required_scopes: route
+                .as_ref()
+                .map(|x| x.required_scopes.clone())
+                .unwrap_or_default(),
+            timeout_secs: route.map(|x| x.timeout_ms / 1000),
         }
     }
 }
@@ -116,7 +162,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Error {
     Error::Invalid(ValidationError::new(field, message))
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -164,6 +210,25 @@ pub(crate) fn check_audience(aud: &str) -> Result<()> {
     Ok(())
 }
 
+/// An absolute `http`/`https` URL with a host, without credentials, query
+/// or fragment.
+fn check_upstream(s: &str) -> Result<()> {
+    let bad = |why: &str| invalid("upstream", format!("`{s}` {why}"));
+    let u = url::Url::parse(s).map_err(|_| bad("is not an absolute url"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err(bad("is not an absolute http(s) url"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad(
+            "must not carry credentials: store them with `mandate secret set`",
+        ));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    Ok(())
+}
+
 /// RFC 6749 `scope-token`: `%x21 / %x23-5B / %x5D-7E`, one or more.
 pub(crate) fn check_scope(s: &str) -> bool {
     !s.is_empty()
@@ -174,11 +239,24 @@ pub(crate) fn check_scope(s: &str) -> bool {
 
 impl Engine {
     /// Adds a resource and makes it a policy entity.
-    pub async fn add_resource(&self, actor: &Actor, new: NewResource) -> Result<Resource> {
+    pub async fn add_resource(&self, actor: &Actor, mut new: NewResource) -> Result<Resource> {
         check_name(&new.name)?;
+        let route = self.route(&new).await?;
+        if new.audience.is_empty() && route.is_some() {
+            let public = self.issuer().ok_or_else(|| {
+                invalid("audience", "the public url is unknown: give the audience")
+            })?;
+            new.audience = format!("{}/gw/{}", public.trim_end_matches('/'), new.name);
+        }
         check_audience(&new.audience)?;
         if new.scopes.is_empty() {
             return Err(invalid("scopes", "at least one scope is required"));
+        }
+        if let Some(s) = new.required_scopes.iter().find(|s| !new.scopes.contains(s)) {
+            return Err(invalid(
+                "required_scopes",
+                format!("`{s}` is not one of the resource's scopes"),
+            ));
         }
         let mut scopes: Vec<String> = Vec::new();
         for s in &new.scopes {
@@ -228,6 +306,7 @@ impl Engine {
             owner,
             labels: new.labels,
             created_at: now,
+            route,
         };
         let draft = AuditDraft::new("resource.added", Outcome::Success)
             .actor(actor.token_id.clone())
@@ -238,6 +317,8 @@ impl Engine {
                 "max_ttl_secs": record.max_ttl_secs,
                 "kind": record.kind,
                 "sensitivity": record.sensitivity,
+                "upstream": record.route.as_ref().map(|r| &r.upstream),
+                "credential": record.route.as_ref().and_then(|r| r.credential.as_ref()),
             }));
         match self.store.insert_resource(&record, draft, now).await {
             Ok(_) => {}
@@ -256,6 +337,46 @@ impl Engine {
         self.hot_changed();
         self.reload_policy().await?;
         Ok(record.into())
+    }
+
+    /// The gateway route `new` asks for: `None` without `upstream` (and
+    /// then no route field may be given).
+    async fn route(&self, new: &NewResource) -> Result<Option<RouteRecord>> {
+        let Some(upstream) = &new.upstream else {
+            let stray = [
+                ("credential", new.credential.is_some()),
+                ("record_arguments", new.record_arguments),
+                ("required_scopes", !new.required_scopes.is_empty()),
+                ("timeout", new.timeout_secs.is_some()),
+            ];
+            if let Some((f, _)) = stray.iter().find(|(_, on)| *on) {
+                return Err(invalid(f, format!("`{f}` needs `upstream`")));
+            }
+            return Ok(None);
+        };
+        check_upstream(upstream)?;
+        if let Some(c) = &new.credential
+            && self.store.credential(c).await?.is_none()
+        {
+            return Err(invalid(
+                "credential",
+                format!("secret `{c}` does not exist: store it with `mandate secret set {c}`"),
+            ));
+        }
+        let timeout = new.timeout_secs.unwrap_or(DEFAULT_ROUTE_TIMEOUT_SECS);
+        if !(1..=MAX_ROUTE_TIMEOUT_SECS).contains(&timeout) {
+            return Err(invalid(
+                "timeout",
+                format!("{timeout}s is not between 1s and {MAX_ROUTE_TIMEOUT_SECS}s"),
+            ));
+        }
+        Ok(Some(RouteRecord {
+            upstream: upstream.clone(),
+            credential: new.credential.clone(),
+            record_arguments: new.record_arguments,
+            required_scopes: new.required_scopes.clone(),
+            timeout_ms: timeout * 1000,
+        }))
     }
 
     /// Every resource, by name.
@@ -346,12 +467,29 @@ mod tests {
             owner: None,
             labels: [("team".to_owned(), "fin".to_owned())].into(),
             created_at: OffsetDateTime::UNIX_EPOCH,
+            route: None,
         };
         let data = mandate_policy::EntityData {
             resources: vec![resource_entity(&r)],
             ..Default::default()
         };
         mandate_policy::Entities::build(&schema, &data).unwrap();
+    }
+
+    #[test]
+    fn upstreams_are_absolute_http_urls_without_secrets() {
+        assert!(check_upstream("https://api.example.com/v1").is_ok());
+        assert!(check_upstream("http://127.0.0.1:8080").is_ok());
+        for bad in [
+            "api.example.com",
+            "ftp://files.example.com",
+            "https://user:pw@api.example.com",
+            "https://api.example.com/?key=1",
+            "https://api.example.com/#x",
+            "urn:example:x",
+        ] {
+            assert!(check_upstream(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

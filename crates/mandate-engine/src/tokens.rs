@@ -55,9 +55,9 @@ impl Default for TokenConfig {
 }
 
 pub(crate) struct TokenState {
-    master: MasterKey,
-    issuer: String,
-    config: TokenConfig,
+    pub(crate) master: MasterKey,
+    pub(crate) issuer: String,
+    pub(crate) config: TokenConfig,
     /// Decrypted keys by `kid`.
     keys: Mutex<HashMap<String, Arc<SigningKey>>>,
     /// HMAC key of DPoP nonces, derived from the master key.
@@ -214,7 +214,7 @@ pub struct MintedToken {
     pub kid: String,
 }
 
-fn internal(what: &'static str) -> impl FnOnce(mandate_jose::Error) -> Error {
+pub(crate) fn internal(what: &'static str) -> impl FnOnce(mandate_jose::Error) -> Error {
     move |e| {
         tracing::error!(error = %e, "{what}");
         Error::Internal(what)
@@ -432,6 +432,22 @@ impl Engine {
         Ok(info)
     }
 
+    /// The key that signs now, with its `kid`.
+    pub(crate) async fn active_signing_key(
+        &self,
+        state: &TokenState,
+    ) -> Result<(String, Arc<SigningKey>)> {
+        let keys = self.hot_keys().await?;
+        let st = states(&keys, self.now());
+        let rec = keys
+            .iter()
+            .zip(st)
+            .find(|(_, s)| *s == KeyState::Active)
+            .map(|(k, _)| k)
+            .ok_or(Error::Internal("no active signing key"))?;
+        Ok((rec.kid.clone(), self.open_key(state, rec)?))
+    }
+
     /// Signs an RFC 9068 access token for one resource with the active key
     /// and records it (`jti`, parent, agent, `txn`, expiry) with a
     /// `token.issued` audit event. The lifetime is the smallest of the
@@ -470,15 +486,7 @@ impl Engine {
             )));
         }
         let now = self.now();
-        let keys = self.hot_keys().await?;
-        let st = states(&keys, now);
-        let rec = keys
-            .iter()
-            .zip(st)
-            .find(|(_, s)| *s == KeyState::Active)
-            .map(|(k, _)| k)
-            .ok_or(Error::Internal("no active signing key"))?;
-        let key = self.open_key(state, rec)?;
+        let (kid, key) = self.active_signing_key(state).await?;
         let jti = mandate_jose::random::token::<16>().map_err(internal("no randomness"))?;
         let txn = match req.txn {
             Some(t) => t,
@@ -544,7 +552,7 @@ impl Engine {
             "aud": resource.audience,
             "scope": scope,
             "exp": exp,
-            "kid": rec.kid,
+            "kid": kid,
             "dpop_bound": req.cnf_jkt.is_some(),
         });
         if let Some(map) = detail.as_object_mut() {
@@ -566,11 +574,11 @@ impl Engine {
             audience: resource.audience,
             scope,
             expires_in: exp - iat,
-            kid: rec.kid.clone(),
+            kid,
         })
     }
 }
 
 #[cfg(test)]
 #[path = "tokens/tests.rs"]
-mod tests;
+pub(crate) mod tests;

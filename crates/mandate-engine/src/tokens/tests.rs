@@ -13,9 +13,9 @@ use time::macros::datetime;
 use super::*;
 use crate::{EngineConfig, NewResource};
 
-const ISSUER: &str = "https://mandate.example.com";
+pub(crate) const ISSUER: &str = "https://mandate.example.com";
 
-async fn engine() -> (TestDb, Engine, Arc<FakeClock>) {
+pub(crate) async fn engine() -> (TestDb, Engine, Arc<FakeClock>) {
     let db = TestDb::sqlite();
     let store = db.open().await;
     let clock = Arc::new(FakeClock::at(datetime!(2026-11-23 12:00:00 UTC)));
@@ -31,7 +31,7 @@ async fn engine() -> (TestDb, Engine, Arc<FakeClock>) {
     (db, engine, clock)
 }
 
-fn admin() -> Actor {
+pub(crate) fn admin() -> Actor {
     Actor {
         token_id: "tok-admin".into(),
     }
