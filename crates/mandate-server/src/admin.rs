@@ -37,6 +37,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .merge(crate::attest_api::router())
         .merge(crate::tokens_api::admin_router())
         .merge(crate::grants_admin::router())
+        .merge(crate::secrets_api::router())
         .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::require_admin,

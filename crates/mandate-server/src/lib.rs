@@ -15,6 +15,7 @@ mod oauth_api;
 pub mod openapi;
 mod policy_api;
 mod problem;
+mod secrets_api;
 mod tokens_api;
 
 use std::future::Future;

@@ -60,6 +60,7 @@ pub fn document() -> String {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::governance_api::ApiDoc::openapi());
     doc.merge(crate::grants_admin::ApiDoc::openapi());
+    doc.merge(crate::secrets_api::ApiDoc::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');

@@ -206,6 +206,7 @@ impl From<Error> for ApiError {
                     "binding" => "binding_not_found",
                     "resource" => "resource_not_found",
                     "token" => "token_not_found",
+                    "secret" => "secret_not_found",
                     _ => "not_found",
                 };
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", detail)
