@@ -77,6 +77,13 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Manage the upstream credentials the gateway injects (write-only).
+    Secret {
+        #[command(subcommand)]
+        command: cli::secret::SecretCommand,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Manage trust providers (attestation sources).
     Provider {
         #[command(subcommand)]
@@ -222,6 +229,7 @@ async fn run(command: Command) -> ExitCode {
         },
         Command::Keys { command, conn } => report(cli::keys::run(command, conn).await),
         Command::Resource { command, conn } => report(cli::resource::run(command, conn).await),
+        Command::Secret { command, conn } => report(cli::secret::run(command, conn).await),
         Command::Token { command, conn } => report(cli::token::run(command, conn).await),
         Command::Audit {
             command:

@@ -14,6 +14,7 @@ pub mod provider;
 pub mod report;
 pub mod resource;
 pub mod review;
+pub mod secret;
 pub mod token;
 
 use serde_json::Value;

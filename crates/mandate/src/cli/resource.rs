@@ -1,6 +1,6 @@
 //! `mandate resource ...`: the upstreams tokens can be issued for.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,31 +12,7 @@ use crate::client::{ClientError, field, print_table};
 #[derive(Subcommand)]
 pub enum ResourceCommand {
     /// Add a resource.
-    Add {
-        /// Unique name.
-        name: String,
-        /// Unique absolute URI: the `aud` of its tokens.
-        #[arg(long)]
-        audience: String,
-        /// Comma-separated scopes it understands.
-        #[arg(long, value_delimiter = ',', required = true)]
-        scopes: Vec<String>,
-        /// Longest token lifetime: `5m`, `1h`, `300s` (default: the configured maximum).
-        #[arg(long, value_parser = parse_duration)]
-        max_ttl: Option<i64>,
-        /// `http` (default) or `mcp`.
-        #[arg(long)]
-        kind: Option<String>,
-        /// `public`, `internal` (default), `confidential` or `restricted`.
-        #[arg(long)]
-        sensitivity: Option<String>,
-        /// The accountable human's email address.
-        #[arg(long)]
-        owner: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Add(Box<AddArgs>),
     /// List resources.
     List {
         /// Print JSON.
@@ -57,8 +33,53 @@ pub enum ResourceCommand {
     Tools(crate::cli::review::ToolsArgs),
 }
 
+/// `mandate resource add`.
+#[derive(Args)]
+pub struct AddArgs {
+    /// Unique name.
+    name: String,
+    /// Unique absolute URI: the `aud` of its tokens (with `--upstream`,
+    /// default `<public url>/gw/<name>`).
+    #[arg(long, required_unless_present = "upstream")]
+    audience: Option<String>,
+    /// Comma-separated scopes it understands.
+    #[arg(long, value_delimiter = ',', required = true)]
+    scopes: Vec<String>,
+    /// Longest token lifetime: `5m`, `1h`, `300s` (default: the configured maximum).
+    #[arg(long, value_parser = parse_duration)]
+    max_ttl: Option<i64>,
+    /// `http` (default) or `mcp`.
+    #[arg(long)]
+    kind: Option<String>,
+    /// `public`, `internal` (default), `confidential` or `restricted`.
+    #[arg(long)]
+    sensitivity: Option<String>,
+    /// The accountable human's email address.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Expose it through the gateway at `/gw/<name>/...`, forwarding to
+    /// this absolute http(s) URL.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// The stored secret (`mandate secret set`) the gateway injects.
+    #[arg(long, value_name = "SECRET", requires = "upstream")]
+    credential: Option<String>,
+    /// MCP: record tool arguments in the audit log instead of a digest.
+    #[arg(long, requires = "upstream")]
+    record_arguments: bool,
+    /// A scope tokens must carry at the gateway (repeatable).
+    #[arg(long = "require-scope", value_name = "SCOPE", requires = "upstream")]
+    require_scope: Vec<String>,
+    /// Upstream timeout: `30s` (default), `2m`.
+    #[arg(long, value_parser = parse_duration, requires = "upstream")]
+    timeout: Option<i64>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Parses `1h`, `5m`, `300s` or plain seconds.
-fn parse_duration(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (num, mult) = match s.chars().last() {
         Some('h') => (&s[..s.len() - 1], 3_600),
@@ -77,24 +98,36 @@ fn parse_duration(s: &str) -> Result<i64, String> {
 pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
     let c = connect(&conn)?;
     match cmd {
-        ResourceCommand::Add {
-            name,
-            audience,
-            scopes,
-            max_ttl,
-            kind,
-            sensitivity,
-            owner,
-            json,
-        } => {
+        ResourceCommand::Add(args) => {
+            let AddArgs {
+                name,
+                audience,
+                scopes,
+                max_ttl,
+                kind,
+                sensitivity,
+                owner,
+                upstream,
+                credential,
+                record_arguments,
+                require_scope,
+                timeout,
+                json,
+            } = *args;
             let body = json!({
                 "name": name,
-                "audience": audience,
+                // Empty: the route's public URL, chosen by the server.
+                "audience": audience.unwrap_or_default(),
                 "scopes": scopes,
                 "max_ttl_secs": max_ttl,
                 "kind": kind,
                 "sensitivity": sensitivity,
                 "owner": owner,
+                "upstream": upstream,
+                "credential": credential,
+                "record_arguments": record_arguments,
+                "required_scopes": require_scope,
+                "timeout_secs": timeout,
             });
             let v = c
                 .call(Method::POST, "/admin/v1/resources", Some(&body))
@@ -108,6 +141,13 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
                     field(&v, "audience"),
                     field(&v, "max_ttl_secs")
                 );
+                if let Some(up) = v.get("upstream").and_then(Value::as_str) {
+                    println!(
+                        "gateway route /gw/{} -> {up} (credential {})",
+                        field(&v, "name"),
+                        field(&v, "credential")
+                    );
+                }
             }
         }
         ResourceCommand::List { json } => {
@@ -140,6 +180,7 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
                             field(r, "max_ttl_secs"),
                             field(r, "kind"),
                             field(r, "sensitivity"),
+                            field(r, "upstream"),
                         ]
                     })
                     .collect();
@@ -151,6 +192,7 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
                         "MAX TTL (S)",
                         "KIND",
                         "SENSITIVITY",
+                        "UPSTREAM",
                     ],
                     &rows,
                 );

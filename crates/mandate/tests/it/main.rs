@@ -11,4 +11,5 @@ mod interop;
 mod policy;
 mod quickstart;
 mod startup;
+mod secrets;
 mod tokens;
