@@ -210,6 +210,7 @@ impl Engine {
     /// committed already; a failure here is logged and the periodic refresh
     /// retries.
     async fn inventory_changed(&self) {
+        self.revocations_changed();
         if let Err(e) = self.reload_policy().await {
             tracing::warn!(error = %e, "cannot rebuild policy entities after an inventory change");
         }

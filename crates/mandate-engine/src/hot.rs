@@ -51,6 +51,11 @@ impl<T> Slot<T> {
 #[derive(Default)]
 pub(crate) struct Hot {
     generation: std::sync::atomic::AtomicU64,
+    /// Moves whenever a token may have been revoked or an agent left
+    /// `active`, so caches of verified tokens know to verify again.
+    revocations: std::sync::atomic::AtomicU64,
+    /// The store's latest revocation time last seen (`i64::MIN` before).
+    revocation_mark: std::sync::Mutex<Option<Option<i64>>>,
     keys: Slot<Vec<SigningKeyRecord>>,
     providers: Slot<Vec<ProviderRecord>>,
     bindings: Slot<Vec<BindingRecord>>,
@@ -71,6 +76,42 @@ impl Hot {
 }
 
 impl Engine {
+    /// A number that changes whenever a token may have been revoked or an
+    /// agent may have left `active` (here, or seen from another replica by
+    /// the periodic refresh). A cache of verified tokens (the gateway's)
+    /// keeps an entry only while this number is the one it was verified in.
+    pub fn revocation_epoch(&self) -> u64 {
+        self.hot
+            .revocations
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Moves [`Engine::revocation_epoch`] when another replica revoked a
+    /// token since the last call (one indexed read). The server calls it
+    /// every second.
+    pub async fn refresh_revocations(&self) -> Result<()> {
+        let mark = self.store.revocation_mark().await?;
+        let changed = match self.hot.revocation_mark.lock() {
+            Ok(mut seen) => {
+                let changed = seen.is_some_and(|s| s != mark);
+                *seen = Some(mark);
+                changed
+            }
+            Err(_) => true,
+        };
+        if changed {
+            self.revocations_changed();
+        }
+        Ok(())
+    }
+
+    /// Moves [`Engine::revocation_epoch`].
+    pub(crate) fn revocations_changed(&self) {
+        self.hot
+            .revocations
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Drops every copy: call after changing keys, providers, bindings or
     /// resources.
     pub(crate) fn hot_changed(&self) {

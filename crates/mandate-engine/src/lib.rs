@@ -10,6 +10,7 @@
 mod admin_token;
 mod agents;
 mod attest;
+pub mod gateway;
 pub mod governance;
 mod hot;
 pub mod oauth;
@@ -35,8 +36,8 @@ pub use resources::{
     DEFAULT_ROUTE_TIMEOUT_SECS, NewResource, RESOURCE_KINDS, Resource, SENSITIVITIES,
 };
 pub use secrets::{
-    DEFAULT_UPSTREAM_JWT_TTL_SECS, NewSecret, OpenedSecret, SECRET_KINDS, SecretConfig,
-    SecretInfo, UPSTREAM_JWT_TYP, UpstreamJwt,
+    DEFAULT_UPSTREAM_JWT_TTL_SECS, NewSecret, OpenedSecret, SECRET_KINDS, SecretConfig, SecretInfo,
+    UPSTREAM_JWT_TYP, UpstreamJwt,
 };
 pub use tokens::{
     ACCESS_TOKEN_TYP, KeyState, MintRequest, MintedToken, SigningKeyInfo, TokenConfig,
@@ -185,8 +186,9 @@ impl Engine {
         &self.config.trust_domain
     }
 
-    /// The current time at the store's precision (milliseconds).
-    fn now(&self) -> OffsetDateTime {
+    /// The current time at the store's precision (milliseconds), from the
+    /// engine's clock.
+    pub fn now(&self) -> OffsetDateTime {
         let t = self.clock.now();
         mandate_core::clock::from_unix_millis(mandate_core::clock::unix_millis(t))
     }

@@ -66,7 +66,8 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
+    /// An error with the status RFC 6749 gives it.
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
         let status = match error {
             "invalid_client" => 401,
             "temporarily_unavailable" => 503,
@@ -467,6 +468,8 @@ impl Engine {
             client_ip: req.client_ip,
             risk: RiskScore::new(self.agent_risk(actor.agent.name.as_str()))
                 .unwrap_or(RiskScore::MAX),
+            http: None,
+            mcp: None,
         };
         let mut policies: Vec<String> = Vec::new();
         if subject.is_some()
@@ -831,6 +834,7 @@ impl Engine {
                 .revoke_token_family(j, draft(Some(j)), now)
                 .await?
         {
+            self.revocations_changed();
             return Ok(n);
         }
         let ev = draft(jti).detail(json!({ "jti": jti, "via": via, "revoked": 0, "known": false }));

@@ -13,7 +13,7 @@ use mandate_core::{Agent, AgentKind, AuditDraft, Outcome};
 use mandate_jose::digest::sha256_hex;
 use mandate_policy::{
     AgentEntity, Decision, Entities, EntityData, PolicySet, PolicySource, Request, Schema,
-    SourceDiagnostic,
+    SourceDiagnostic, ToolEntity,
 };
 use mandate_store::{AgentFilter, MAX_PAGE, PolicyVersionRecord};
 use serde::{Deserialize, Serialize};
@@ -431,6 +431,8 @@ impl Engine {
         {
             return Ok(false);
         }
+        // An agent may have left `active` on another replica.
+        self.revocations_changed();
         self.build_loaded(version, agents).await?;
         Ok(true)
     }
@@ -455,45 +457,7 @@ impl Engine {
     ) -> Result<Decision> {
         let request = &*self.with_agent_risk(request);
         let loaded = self.policy.snapshot();
-        let decision = if supplied == &EntityData::default() {
-            loaded.engine.evaluate(request)
-        } else {
-            let mut data = loaded.data.clone();
-            let known = |id: &str| data.agents.iter().any(|a| a.id == id);
-            let extra_agents: Vec<AgentEntity> = supplied
-                .agents
-                .iter()
-                .filter(|a| !known(&a.id))
-                .cloned()
-                .collect();
-            data.agents.extend(extra_agents);
-            data.users.extend(supplied.users.iter().cloned());
-            let known_resources: Vec<String> =
-                data.resources.iter().map(|r| r.id.clone()).collect();
-            data.resources.extend(
-                (supplied.resources.iter())
-                    .filter(|r| !known_resources.contains(&r.id))
-                    .cloned(),
-            );
-            let known_tools: Vec<String> = data.tools.iter().map(|t| t.id.clone()).collect();
-            data.tools.extend(
-                (supplied.tools.iter())
-                    .filter(|t| !known_tools.contains(&t.id))
-                    .cloned(),
-            );
-            match Entities::build(&self.policy.schema, &data) {
-                Ok(entities) => loaded
-                    .engine
-                    .clone()
-                    .with_entities(entities)
-                    .evaluate(request),
-                Err(e) => Decision {
-                    effect: mandate_policy::Effect::Deny,
-                    determining_policies: Vec::new(),
-                    errors: vec![format!("supplied entities: {e}")],
-                },
-            }
-        };
+        let decision = Self::evaluate_supplied(&self.policy.schema, &loaded, request, supplied);
         let draft = AuditDraft::new(
             "authz.decision",
             if decision.is_allowed() {
@@ -522,6 +486,75 @@ impl Engine {
 }
 
 impl Engine {
+    /// Evaluates `request` with `supplied` entities added to the loaded
+    /// inventory where it does not know them (registered ones keep the
+    /// inventory's attributes).
+    fn evaluate_supplied(
+        schema: &Schema,
+        loaded: &Loaded,
+        request: &Request,
+        supplied: &EntityData,
+    ) -> Decision {
+        if supplied == &EntityData::default() {
+            return loaded.engine.evaluate(request);
+        }
+        let mut data = loaded.data.clone();
+        let known = |id: &str| data.agents.iter().any(|a| a.id == id);
+        let extra_agents: Vec<AgentEntity> = supplied
+            .agents
+            .iter()
+            .filter(|a| !known(&a.id))
+            .cloned()
+            .collect();
+        data.agents.extend(extra_agents);
+        data.users.extend(supplied.users.iter().cloned());
+        let known_resources: Vec<String> = data.resources.iter().map(|r| r.id.clone()).collect();
+        data.resources.extend(
+            (supplied.resources.iter())
+                .filter(|r| !known_resources.contains(&r.id))
+                .cloned(),
+        );
+        let known_tools: Vec<String> = data.tools.iter().map(|t| t.id.clone()).collect();
+        data.tools.extend(
+            (supplied.tools.iter())
+                .filter(|t| !known_tools.contains(&t.id))
+                .cloned(),
+        );
+        match Entities::build(schema, &data) {
+            Ok(entities) => loaded
+                .engine
+                .clone()
+                .with_entities(entities)
+                .evaluate(request),
+            Err(e) => Decision {
+                effect: mandate_policy::Effect::Deny,
+                determining_policies: Vec::new(),
+                errors: vec![format!("supplied entities: {e}")],
+            },
+        }
+    }
+
+    /// Evaluates `request` on a tool without auditing. A tool the resource
+    /// has not registered is added for this evaluation only, as a child of
+    /// its resource, so `resource in Resource::"..."` holds for it too.
+    pub(crate) fn evaluate_with_tool(
+        &self,
+        request: &Request,
+        tool: ToolEntity,
+    ) -> (Decision, Option<i64>) {
+        let loaded = self.policy.snapshot();
+        let decision = if loaded.data.tools.iter().any(|t| t.id == tool.id) {
+            loaded.engine.evaluate(request)
+        } else {
+            let supplied = EntityData {
+                tools: vec![tool],
+                ..EntityData::default()
+            };
+            Self::evaluate_supplied(&self.policy.schema, &loaded, request, &supplied)
+        };
+        (decision, loaded.version)
+    }
+
     /// Evaluates `requests` against the active set without auditing (for
     /// access review).
     pub(crate) fn evaluate_quietly(&self, requests: &[Request]) -> Vec<Decision> {

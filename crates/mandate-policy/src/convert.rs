@@ -102,6 +102,24 @@ fn context(schema: &Schema, action: Action, c: &RequestContext) -> Result<Contex
         pairs.push(("client_ip", ip_value(ip)?));
     }
     pairs.push(("risk", long(c.risk.value().into())));
+    if let Some(h) = &c.http {
+        pairs.push((
+            "http",
+            record(vec![
+                ("method", string(&h.method)),
+                ("path", string(&h.path)),
+            ]),
+        ));
+    }
+    if let Some(m) = &c.mcp {
+        pairs.push((
+            "mcp",
+            record(vec![
+                ("method", string(&m.method)),
+                ("target", string(&m.target)),
+            ]),
+        ));
+    }
 
     match Value::record(pairs, None).value {
         ValueKind::Record(attrs) => Ok(Context::from(ast::Context::Value(attrs))),
@@ -132,6 +150,8 @@ pub(crate) fn check_context_shape(schema: &Schema, action: Action) -> Result<(),
         attestation: Some(Attestation::default()),
         on_behalf_of: Some("shape-check".into()),
         client_ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
+        http: Some(crate::HttpRequest::default()),
+        mcp: Some(crate::McpMessage::default()),
         ..RequestContext::default()
     };
     for c in [full, RequestContext::default()] {
@@ -183,6 +203,14 @@ mod tests {
             args: serde_json::from_value(args).unwrap(),
             client_ip: Some("2001:db8::1".parse().unwrap()),
             risk: RiskScore::new(42).unwrap(),
+            http: Some(crate::HttpRequest {
+                method: "POST".into(),
+                path: "/repos".into(),
+            }),
+            mcp: Some(crate::McpMessage {
+                method: "tools/call".into(),
+                target: "create_issue".into(),
+            }),
         };
         let expected = json!({
             "attestation": {"provider": "k8s-prod", "claims": {"namespace": "billing"}},
@@ -194,6 +222,8 @@ mod tests {
             "args": {"repo": "acme/web", "labels": ["a", "b"], "limit": 5},
             "client_ip": {"__extn": {"fn": "ip", "arg": "2001:db8::1"}},
             "risk": 42,
+            "http": {"method": "POST", "path": "/repos"},
+            "mcp": {"method": "tools/call", "target": "create_issue"},
         });
         let action = Action::McpToolsCall;
         assert_eq!(

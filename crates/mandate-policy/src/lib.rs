@@ -50,6 +50,7 @@ pub use entities::{AgentEntity, Entities, EntityData, ResourceEntity, ToolEntity
 pub use error::{Error, SourceDiagnostic};
 pub use policies::{PolicyEffect, PolicyInfo, PolicySet, PolicySource};
 pub use request::{
-    Action, Attestation, Delegation, EntityRef, Request, RequestContext, RequestTime, RiskScore,
+    Action, Attestation, Delegation, EntityRef, HttpRequest, McpMessage, Request, RequestContext,
+    RequestTime, RiskScore,
 };
 pub use schema::{MANDATE_SCHEMA, MANDATE_SCHEMA_FILE, Schema};

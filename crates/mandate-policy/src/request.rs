@@ -150,6 +150,9 @@ pub enum Action {
     /// Read an MCP resource.
     #[serde(rename = "mcp:resources/read")]
     McpResourcesRead,
+    /// Get an MCP prompt.
+    #[serde(rename = "mcp:prompts/get")]
+    McpPromptsGet,
     /// Send an HTTP request to an upstream API.
     #[serde(rename = "http:request")]
     HttpRequest,
@@ -166,11 +169,12 @@ pub enum Action {
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::TokenIssue,
         Self::Delegate,
         Self::McpToolsCall,
         Self::McpResourcesRead,
+        Self::McpPromptsGet,
         Self::HttpRequest,
         Self::DbConnect,
         Self::AdminRead,
@@ -184,6 +188,7 @@ impl Action {
             Self::Delegate => "delegate",
             Self::McpToolsCall => "mcp:tools/call",
             Self::McpResourcesRead => "mcp:resources/read",
+            Self::McpPromptsGet => "mcp:prompts/get",
             Self::HttpRequest => "http:request",
             Self::DbConnect => "db:connect",
             Self::AdminRead => "admin:read",
@@ -198,10 +203,11 @@ impl Action {
             Self::Delegate => 1,
             Self::McpToolsCall => 2,
             Self::McpResourcesRead => 3,
-            Self::HttpRequest => 4,
-            Self::DbConnect => 5,
-            Self::AdminRead => 6,
-            Self::AdminWrite => 7,
+            Self::McpPromptsGet => 4,
+            Self::HttpRequest => 5,
+            Self::DbConnect => 6,
+            Self::AdminRead => 7,
+            Self::AdminWrite => 8,
         }
     }
 }
@@ -244,6 +250,32 @@ pub struct RequestContext {
     /// Risk score from drift detection; 0 until it exists.
     #[serde(default)]
     pub risk: RiskScore,
+    /// The HTTP request a gateway route forwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpRequest>,
+    /// The MCP message a gateway route forwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpMessage>,
+}
+
+/// The HTTP request a gateway route forwards.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequest {
+    /// The method, upper case.
+    pub method: String,
+    /// The path below the route, from `/`, without the query.
+    pub path: String,
+}
+
+/// The MCP message a gateway route forwards.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpMessage {
+    /// The JSON-RPC method, e.g. `tools/call`.
+    pub method: String,
+    /// The tool name, resource URI or prompt name.
+    pub target: String,
 }
 
 /// Verified attestation: which trust provider vouched, and with which claims.

@@ -39,8 +39,25 @@ pub struct AppState {
     pub public_url: String,
 }
 
-/// The complete router.
+/// The complete router: the control plane, and the gateway's routes
+/// (`/gw/<resource>/...`), which carry none of the admin API's middleware
+/// or body limit.
 pub fn router(state: AppState) -> Router {
+    let gateway = mandate_gateway::Gateway::new(
+        state.engine.clone(),
+        mandate_gateway::GatewayConfig::new(&state.public_url, &state.public_url),
+    );
+    let control = control_router(state);
+    match gateway {
+        Ok(gw) => gw.router().merge(control),
+        Err(e) => {
+            tracing::error!(error = %e, "the gateway cannot start; its routes answer 404");
+            control
+        }
+    }
+}
+
+fn control_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(ready))

@@ -17,6 +17,10 @@ use crate::{ApiError, AppState};
 
 /// Path of the token endpoint.
 pub const TOKEN_PATH: &str = "/oauth2/token";
+/// The authorization endpoint: published because clients (the MCP SDKs)
+/// require one in the metadata; the code flow is not offered yet, so it
+/// answers `unsupported_response_type`.
+pub const AUTHORIZATION_PATH: &str = "/oauth2/authorize";
 /// Path of the introspection endpoint.
 pub const INTROSPECTION_PATH: &str = "/oauth2/introspect";
 /// Path of the revocation endpoint.
@@ -73,6 +77,7 @@ async fn metadata(State(state): State<AppState>) -> ApiResult<Response> {
         .collect();
     let doc = serde_json::json!({
         "issuer": base,
+        "authorization_endpoint": format!("{base}{AUTHORIZATION_PATH}"),
         "token_endpoint": format!("{base}{TOKEN_PATH}"),
         "jwks_uri": format!("{base}{JWKS_PATH}"),
         "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),

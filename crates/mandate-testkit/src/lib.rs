@@ -164,3 +164,32 @@ impl Drop for TestDb {
         let _ = handle.join();
     }
 }
+
+/// A DPoP proof (RFC 9449) by `key` for `htm` `htu` issued at `iat`, with
+/// a server `nonce` and the access token hash `ath` when given.
+pub fn dpop_proof(
+    key: &mandate_jose::jws::SigningKey,
+    htm: &str,
+    htu: &str,
+    iat: i64,
+    nonce: Option<&str>,
+    ath: Option<&str>,
+) -> String {
+    let jwk = key.public_jwk().expect("a public key").to_json();
+    let header = serde_json::json!({ "typ": "dpop+jwt", "alg": key.algorithm().name(), "jwk": jwk });
+    let mut c = serde_json::json!({
+        "htm": htm, "htu": htu, "iat": iat,
+        "jti": mandate_jose::random::token::<12>().expect("randomness"),
+    });
+    if let Some(n) = nonce {
+        c["nonce"] = serde_json::json!(n);
+    }
+    if let Some(a) = ath {
+        c["ath"] = serde_json::json!(a);
+    }
+    key.sign_with_header(
+        &serde_json::to_vec(&header).expect("json"),
+        &serde_json::to_vec(&c).expect("json"),
+    )
+    .expect("a signature")
+}

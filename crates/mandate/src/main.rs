@@ -346,6 +346,18 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             }
         }
     });
+    // Revocations by other replicas: gateways drop cached verifications.
+    let revocations = prepared.engine.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = revocations.refresh_revocations().await {
+                tracing::warn!(error = %e, "cannot read the latest revocation");
+            }
+        }
+    });
     let result = mandate_server::serve(listener, state, serve::shutdown_signal()).await;
     prepared.engine.store().close().await;
     match result {

@@ -34,6 +34,8 @@ pub struct AccessToken {
     pub cnf_jkt: Option<String>,
     /// The stored record (holder, chain, `txn`, parent).
     pub record: TokenRecord,
+    /// The holder's `env` label (empty when unset), for policies.
+    pub env: String,
 }
 
 impl AccessToken {
@@ -89,17 +91,14 @@ impl Engine {
         if record.revoked_at.is_some() {
             return Ok(Err("revoked".into()));
         }
-        let active = match record.agent.parse::<AgentName>() {
-            Ok(name) => self
-                .store
-                .agent(&name)
-                .await?
-                .is_some_and(|a| a.status == AgentStatus::Active),
-            Err(_) => false,
+        let holder = match record.agent.parse::<AgentName>() {
+            Ok(name) => self.store.agent(&name).await?,
+            Err(_) => None,
         };
-        if !active {
+        let Some(holder) = holder.filter(|a| a.status == AgentStatus::Active) else {
             return Ok(Err(format!("agent `{}` is not active", record.agent)));
-        }
+        };
+        let env = holder.labels.get("env").unwrap_or_default().to_owned();
         let exp = claims.exp().ok().flatten().unwrap_or(0);
         let cnf_jkt = claims
             .get("cnf")
@@ -116,6 +115,7 @@ impl Engine {
             exp,
             cnf_jkt,
             record,
+            env,
         }))
     }
 }
@@ -168,19 +168,39 @@ impl Engine {
                 format!("the token is for `{}`", t.audience),
             );
         }
+        if let Err(refusal) = self.check_binding(&t, p).await? {
+            return Ok(Err(refusal));
+        }
+        if !t.scopes.iter().any(|s| s == scope) {
+            return refuse(
+                "insufficient_scope",
+                format!("the token lacks scope `{scope}`"),
+            );
+        }
+        Ok(Ok(t))
+    }
+}
+
+impl Engine {
+    /// Checks how a verified token was presented: a DPoP-bound token only
+    /// with the `DPoP` scheme and a fresh proof of its key for this request
+    /// with `ath` (RFC 9449 §7), a Bearer token only as `Bearer`. Done on
+    /// every request, also when the token's verification is cached.
+    pub async fn check_binding(
+        &self,
+        t: &AccessToken,
+        p: Presented<'_>,
+    ) -> Result<std::result::Result<(), PresentedRefusal>> {
+        let refuse = |error, description: String| Ok(Err(PresentedRefusal { error, description }));
         let dpop = p.scheme.eq_ignore_ascii_case("dpop");
         match (&t.cnf_jkt, dpop, p.proof) {
-            (Some(_), false, _) => {
-                return refuse(
-                    "invalid_token",
-                    "a DPoP-bound token must be presented with the DPoP scheme".into(),
-                );
-            }
-            (None, true, _) => {
-                return refuse("invalid_token", "the token is not DPoP-bound".into());
-            }
+            (Some(_), false, _) => refuse(
+                "invalid_token",
+                "a DPoP-bound token must be presented with the DPoP scheme".into(),
+            ),
+            (None, true, _) => refuse("invalid_token", "the token is not DPoP-bound".into()),
             (Some(_), true, None) => {
-                return refuse("invalid_dpop_proof", "the DPoP proof is missing".into());
+                refuse("invalid_dpop_proof", "the DPoP proof is missing".into())
             }
             (Some(jkt), true, Some(proof)) => {
                 let check = super::dpop::DpopCheck {
@@ -190,30 +210,21 @@ impl Engine {
                     require_nonce: false,
                 };
                 match self.verify_dpop(proof, check).await {
-                    Ok(proven) if &proven.jkt == jkt => {}
-                    Ok(_) => {
-                        return refuse(
-                            "invalid_dpop_proof",
-                            "the proof key is not the token's key".into(),
-                        );
-                    }
-                    Err(super::dpop::DpopFailure::Internal(e)) => return Err(e),
+                    Ok(proven) if &proven.jkt == jkt => Ok(Ok(())),
+                    Ok(_) => refuse(
+                        "invalid_dpop_proof",
+                        "the proof key is not the token's key".into(),
+                    ),
+                    Err(super::dpop::DpopFailure::Internal(e)) => Err(e),
                     Err(super::dpop::DpopFailure::Invalid(why)) => {
-                        return refuse("invalid_dpop_proof", why);
+                        refuse("invalid_dpop_proof", why)
                     }
                     Err(super::dpop::DpopFailure::UseNonce(_)) => {
-                        return refuse("use_dpop_nonce", "a DPoP nonce is required".into());
+                        refuse("use_dpop_nonce", "a DPoP nonce is required".into())
                     }
                 }
             }
-            (None, false, _) => {}
+            (None, false, _) => Ok(Ok(())),
         }
-        if !t.scopes.iter().any(|s| s == scope) {
-            return refuse(
-                "insufficient_scope",
-                format!("the token lacks scope `{scope}`"),
-            );
-        }
-        Ok(Ok(t))
     }
 }

@@ -622,23 +622,7 @@ fn dpop_key() -> SigningKey {
 }
 
 fn proof(key: &SigningKey, htm: &str, htu: &str, nonce: Option<&str>, ath: Option<&str>) -> String {
-    let jwk = key.public_jwk().unwrap().to_json();
-    let header = json!({ "typ": "dpop+jwt", "alg": key.algorithm().name(), "jwk": jwk });
-    let mut c = json!({
-        "htm": htm, "htu": htu, "iat": now(),
-        "jti": mandate_jose::random::token::<12>().unwrap(),
-    });
-    if let Some(n) = nonce {
-        c["nonce"] = json!(n);
-    }
-    if let Some(a) = ath {
-        c["ath"] = json!(a);
-    }
-    key.sign_with_header(
-        &serde_json::to_vec(&header).unwrap(),
-        &serde_json::to_vec(&c).unwrap(),
-    )
-    .unwrap()
+    mandate_testkit::dpop_proof(key, htm, htu, now(), nonce, ath)
 }
 
 async fn dpop_bearer(env: &Env, key: &SigningKey) -> TokenResponse {

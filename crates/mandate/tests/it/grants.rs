@@ -43,7 +43,7 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     url: &str,
     form: &[(&str, &str)],
     auth: Option<&str>,

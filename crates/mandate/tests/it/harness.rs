@@ -17,6 +17,12 @@ impl Server {
     /// Starts the server in `data_dir` on a free port and waits for its
     /// "listening" line.
     pub fn start(data_dir: &Path, database: Option<&str>) -> Server {
+        Self::start_logged(data_dir, database, None)
+    }
+
+    /// As [`Server::start`], writing everything the server prints (stdout
+    /// and stderr, logs at `debug`) to `log` when given.
+    pub fn start_logged(data_dir: &Path, database: Option<&str>, log: Option<&Path>) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -25,9 +31,13 @@ impl Server {
             .arg("127.0.0.1:0")
             .env_remove("MANDATE_DATABASE")
             .env_remove("MANDATE_DATA_DIR")
-            .env("MANDATE_LOG", "warn")
+            .env("MANDATE_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        let mut log_file = log.map(|p| std::fs::File::create(p).expect("create the server log"));
+        if let Some(f) = &log_file {
+            cmd.stderr(f.try_clone().expect("log file"));
+        }
         if let Some(db) = database {
             cmd.arg("--database").arg(db);
         }
@@ -41,12 +51,23 @@ impl Server {
                 .next()
                 .expect("server exited before listening")
                 .expect("read stdout");
+            if let Some(f) = log_file.as_mut() {
+                use std::io::Write;
+                let _ = writeln!(f, "{line}");
+            }
             if let Some(rest) = line.strip_prefix("Mandate listening on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(f) = log_file.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         Server {
             child,
             url,
@@ -65,6 +86,29 @@ impl Server {
             .env("MANDATE_LOG", "warn")
             .output()
             .expect("run mandate")
+    }
+
+    /// Runs the CLI with `input` on its standard input.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("MANDATE_URL", &self.url)
+            .env("MANDATE_TOKEN_FILE", self.data_dir.join("admin-token"))
+            .env_remove("MANDATE_TOKEN")
+            .env("MANDATE_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run mandate");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("run mandate")
     }
 
     /// Runs the CLI with an explicit token.
@@ -131,4 +175,19 @@ pub fn ok(o: Output) -> String {
         stderr(&o)
     );
     stdout(&o)
+}
+
+/// The foreign clients' folder (`interop/`).
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop")
+}
+
+/// The virtualenv's Python if `interop/install.sh` made one, else `python3`.
+pub fn python() -> PathBuf {
+    let venv = interop_dir().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }

@@ -7,31 +7,18 @@
 //! `bash interop/install.sh` (CI does). Without them the test says why and
 //! passes, except under `CI`, where it fails.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Server, ok, stderr, stdout};
+use crate::harness::{Server, interop_dir, ok, python, stderr, stdout};
 
 const API: &str = "https://api.interop.test";
 const K8S_ISSUER: &str = "https://k8s.interop.test";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const AGENTS: [&str; 3] = ["parent-bot", "child-bot", "grandchild-bot"];
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
-
-/// The virtualenv's Python if `install.sh` made one, else `python3`.
-fn python() -> PathBuf {
-    let venv = interop_dir().join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
 
 /// Why the foreign clients cannot run here, if they cannot.
 fn missing_clients() -> Option<String> {

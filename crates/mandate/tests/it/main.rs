@@ -4,12 +4,13 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod attestation;
+mod gateway;
 mod governance;
 mod grants;
 mod harness;
 mod interop;
 mod policy;
 mod quickstart;
-mod startup;
 mod secrets;
+mod startup;
 mod tokens;

@@ -1,0 +1,197 @@
+//! `mandate-gateway` is Mandate's enforcement point in front of upstreams:
+//! it verifies the agent's Mandate token, decides each request with Cedar
+//! (`http:request`, or the MCP actions for MCP servers), removes the agent's
+//! own credentials and identity headers, injects the upstream credential
+//! (the agent never holds it), streams the exchange and audits it. It owns
+//! the credential providers, the request and response rules and the MCP
+//! message handling; tokens, policies and storage stay in `mandate-engine`.
+//!
+//! Routes: `/gw/<resource>/...` for every resource added with an upstream,
+//! and the RFC 9728 metadata of each at
+//! `/.well-known/oauth-protected-resource/gw/<resource>`.
+
+pub mod credential;
+mod credentials;
+mod headers;
+pub mod mcp;
+mod problem;
+mod proxy;
+mod verify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use mandate_engine::Engine;
+
+pub use headers::REDACTED;
+
+/// Settings of the gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The URL clients reach the gateway's routes under (no trailing
+    /// slash): a route's audience is `<public_url>/gw/<resource>` unless
+    /// the resource names another.
+    pub public_url: String,
+    /// The authorization server named in the protected resource metadata
+    /// (Mandate's issuer).
+    pub authorization_server: String,
+    /// Longest wait for an upstream's TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Largest MCP message body the gateway reads (it decides on its
+    /// content) and largest body it holds to sign (`aws-sigv4`).
+    pub max_inspected_body: usize,
+}
+
+impl GatewayConfig {
+    /// Defaults for a gateway served at `public_url` by the Mandate at
+    /// `authorization_server`.
+    pub fn new(public_url: &str, authorization_server: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            authorization_server: authorization_server.trim_end_matches('/').to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            max_inspected_body: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The gateway: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    config: GatewayConfig,
+    http: reqwest::Client,
+    verified: verify::Cache,
+    credentials: credentials::Credentials,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("public_url", &self.inner.config.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the gateway's HTTP client: {0}")]
+pub struct StartError(#[from] reqwest::Error);
+
+impl Gateway {
+    /// A gateway over `engine`.
+    pub fn new(engine: Engine, config: GatewayConfig) -> Result<Self, StartError> {
+        let http = reqwest::Client::builder()
+            // Never follow an upstream's redirect: the credential would go
+            // along to wherever it points. The client gets the 3xx.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                credentials: credentials::Credentials::new(engine.clone(), http.clone()),
+                engine,
+                config,
+                http,
+                verified: verify::Cache::default(),
+            }),
+        })
+    }
+
+    /// The gateway's routes, to merge into a server's router (they carry no
+    /// body limit and no other middleware of the admin API).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/gw/{resource}", any(handle_root))
+            .route("/gw/{resource}/", any(handle_root))
+            .route("/gw/{resource}/{*rest}", any(handle_rest))
+            .route(
+                "/.well-known/oauth-protected-resource/gw/{resource}",
+                get(protected_resource_metadata),
+            )
+            .with_state(self.clone())
+    }
+
+    /// The public URL of route `resource` (its default audience).
+    pub fn route_url(&self, resource: &str) -> String {
+        format!("{}/gw/{resource}", self.inner.config.public_url)
+    }
+
+    /// The URL of route `resource`'s protected resource metadata.
+    pub fn metadata_url(&self, resource: &str) -> String {
+        format!(
+            "{}/.well-known/oauth-protected-resource/gw/{resource}",
+            self.inner.config.public_url
+        )
+    }
+}
+
+async fn handle_root(
+    State(gw): State<Gateway>,
+    Path(resource): Path<String>,
+    req: Request,
+) -> Response {
+    let rest = if req.uri().path().ends_with('/') {
+        "/"
+    } else {
+        ""
+    };
+    proxy::handle(gw, resource, rest.to_owned(), client_ip(&req), req).await
+}
+
+async fn handle_rest(
+    State(gw): State<Gateway>,
+    Path((resource, rest)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let rest = format!("/{rest}");
+    proxy::handle(gw, resource, rest, client_ip(&req), req).await
+}
+
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// RFC 9728 metadata of a route: the resource identifier is its audience,
+/// Mandate its authorization server.
+async fn protected_resource_metadata(
+    State(gw): State<Gateway>,
+    Path(resource): Path<String>,
+) -> Response {
+    let route = match gw.inner.engine.gateway_route(&resource).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return problem::not_found(&resource),
+        Err(e) => return problem::unavailable(&e.to_string()),
+    };
+    let mut scopes: Vec<String> = Vec::new();
+    if let Ok(r) = gw.inner.engine.resource(&resource).await {
+        scopes = r.scopes;
+    }
+    let body = serde_json::json!({
+        "resource": route.audience,
+        "authorization_servers": [gw.inner.config.authorization_server],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+        "resource_name": route.name,
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256", "PS256"],
+    });
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().insert(
+        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        http::HeaderValue::from_static("*"),
+    );
+    resp
+}

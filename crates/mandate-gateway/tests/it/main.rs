@@ -1,0 +1,9 @@
+//! The gateway over real loopback connections: a real store and token
+//! service, a recording upstream, raw sockets for malformed requests.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod attacks;
+mod mcp;
+mod secrets;
+mod support;
