@@ -1,7 +1,7 @@
 //! The gateway over real loopback connections: a real store and token
 //! service, a recording upstream, raw sockets for malformed requests.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod attacks;
 mod mcp;

@@ -15,7 +15,7 @@ use mandate_engine::{Actor, Engine, EngineConfig, NewAgent, NewResource, PolicyF
 use mandate_gateway::{Gateway, GatewayConfig};
 use mandate_jose::jws::{Algorithm, SigningKey};
 use mandate_testkit::TestDb;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The static secret the gateway injects.
 pub const SECRET: &str = "sk-live-gw-9f8e7d6c5b4a";
