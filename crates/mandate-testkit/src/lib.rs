@@ -176,7 +176,8 @@ pub fn dpop_proof(
     ath: Option<&str>,
 ) -> String {
     let jwk = key.public_jwk().expect("a public key").to_json();
-    let header = serde_json::json!({ "typ": "dpop+jwt", "alg": key.algorithm().name(), "jwk": jwk });
+    let header =
+        serde_json::json!({ "typ": "dpop+jwt", "alg": key.algorithm().name(), "jwk": jwk });
     let mut c = serde_json::json!({
         "htm": htm, "htu": htu, "iat": iat,
         "jti": mandate_jose::random::token::<12>().expect("randomness"),

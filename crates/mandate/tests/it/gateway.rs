@@ -24,7 +24,6 @@ const MCP_SECRET: &str = "mcp-upstream-secret-7d1c9a4b";
 /// The static secret the HTTP route injects.
 const HTTP_SECRET: &str = "http-upstream-secret-5e2f8b6a";
 
-
 /// Why the SDK cannot run here, if it cannot.
 fn missing_sdk() -> Option<String> {
     let runs = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());

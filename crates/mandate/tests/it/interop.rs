@@ -19,7 +19,6 @@ const K8S_ISSUER: &str = "https://k8s.interop.test";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const AGENTS: [&str; 3] = ["parent-bot", "child-bot", "grandchild-bot"];
 
-
 /// Why the foreign clients cannot run here, if they cannot.
 fn missing_clients() -> Option<String> {
     let runs = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
