@@ -49,6 +49,9 @@ impl Env for BTreeMap<String, String> {
 pub struct RawConfig {
     /// `listen = "127.0.0.1:8420"`.
     pub listen: Option<String>,
+    /// `gateway_listen = "127.0.0.1:8421"`: a listener of the gateway's own
+    /// (its routes are on `listen` too).
+    pub gateway_listen: Option<String>,
     /// `data_dir = "mandate-data"`.
     pub data_dir: Option<PathBuf>,
     /// `database = "postgres://..."`; default: SQLite in the data directory.
@@ -164,6 +167,7 @@ impl RawConfig {
             .transpose()?;
         Ok(Self {
             listen: env.var("MANDATE_LISTEN"),
+            gateway_listen: env.var("MANDATE_GATEWAY_LISTEN"),
             data_dir: env.var("MANDATE_DATA_DIR").map(PathBuf::from),
             database: env.var("MANDATE_DATABASE"),
             public_url: env.var("MANDATE_PUBLIC_URL"),
@@ -178,6 +182,7 @@ impl RawConfig {
     pub fn overlay(self, over: RawConfig) -> RawConfig {
         RawConfig {
             listen: over.listen.or(self.listen),
+            gateway_listen: over.gateway_listen.or(self.gateway_listen),
             data_dir: over.data_dir.or(self.data_dir),
             database: over.database.or(self.database),
             public_url: over.public_url.or(self.public_url),
@@ -196,6 +201,16 @@ impl RawConfig {
                 "listen: `{listen_s}` is not an address like `127.0.0.1:8420`"
             ))
         })?;
+        let gateway_listen = self
+            .gateway_listen
+            .map(|g| {
+                g.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError(format!(
+                        "gateway_listen: `{g}` is not an address like `127.0.0.1:8421`"
+                    ))
+                })
+            })
+            .transpose()?;
         let data_dir = self
             .data_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
@@ -242,6 +257,7 @@ impl RawConfig {
         let tokens = self.tokens.unwrap_or_default().to_config()?;
         Ok(Config {
             listen,
+            gateway_listen,
             data_dir,
             database,
             public_url,
@@ -259,6 +275,8 @@ impl RawConfig {
 pub struct Config {
     /// Address to bind.
     pub listen: SocketAddr,
+    /// Address of the gateway's own listener, if any.
+    pub gateway_listen: Option<SocketAddr>,
     /// Where the master key, admin token and SQLite file live.
     pub data_dir: PathBuf,
     /// The database.

@@ -154,6 +154,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long)]
     listen: Option<String>,
+    /// A listener of the gateway's own (`/gw/<resource>/...` and the
+    /// protected resource metadata only), e.g. `127.0.0.1:8421`.
+    #[arg(long)]
+    gateway_listen: Option<String>,
     /// Database URL: `sqlite://FILE` or `postgres://...`.
     #[arg(long)]
     database: Option<String>,
@@ -257,9 +261,44 @@ fn report(r: Result<(), ClientError>) -> ExitCode {
     }
 }
 
+/// Binds the gateway's own listener and serves its routes there until the
+/// shutdown signal. The routes' public URL is this listener's.
+async fn serve_gateway(
+    addr: std::net::SocketAddr,
+    engine: &mandate_engine::Engine,
+    issuer: &str,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, ExitCode> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("mandate: cannot listen on {addr} for the gateway: {e}");
+        ExitCode::from(EX_UNAVAILABLE)
+    })?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| addr.to_string());
+    let gw = mandate_gateway::Gateway::new(
+        engine.clone(),
+        mandate_gateway::GatewayConfig::new(&format!("http://{bound}"), issuer),
+    )
+    .map_err(|e| {
+        eprintln!("mandate: cannot start the gateway: {e}");
+        ExitCode::from(EX_UNAVAILABLE)
+    })?;
+    println!("Gateway listening on http://{bound}");
+    let app = gw
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(serve::shutdown_signal())
+            .await
+    }))
+}
+
 async fn run_serve(args: ServeArgs) -> ExitCode {
     let flags = config::RawConfig {
         listen: args.listen,
+        gateway_listen: args.gateway_listen,
         data_dir: args.data_dir,
         database: args.database,
         public_url: args.public_url,
@@ -328,7 +367,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     }
     let state = mandate_server::AppState {
         engine: prepared.engine.clone(),
-        public_url,
+        public_url: public_url.clone(),
     };
     let _governance = prepared.engine.spawn_governance(cfg.governance.clone());
     // Other replicas change policies and the inventory too: pick that up.
@@ -358,7 +397,18 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             }
         }
     });
+    // The gateway's own listener, when configured: its routes only.
+    let gateway = match cfg.gateway_listen {
+        Some(addr) => match serve_gateway(addr, &prepared.engine, &public_url).await {
+            Ok(task) => Some(task),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let result = mandate_server::serve(listener, state, serve::shutdown_signal()).await;
+    if let Some(task) = gateway {
+        let _ = task.await;
+    }
     prepared.engine.store().close().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,

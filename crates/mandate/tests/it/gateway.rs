@@ -137,7 +137,8 @@ permit (principal, action == Mandate::Action::"mcp:tools/call", resource in Mand
 @id("no-repo-deletes")
 forbid (principal, action == Mandate::Action::"mcp:tools/call", resource == Mandate::Tool::"mcp/delete_repo");
 @id("api-calls")
-permit (principal, action == Mandate::Action::"http:request", resource == Mandate::Resource::"api");
+permit (principal, action == Mandate::Action::"http:request", resource)
+  when { resource == Mandate::Resource::"api" || resource == Mandate::Resource::"edge" };
 "#;
 
 #[tokio::test]
@@ -159,7 +160,19 @@ async fn mcp_sdk_through_the_gateway_and_no_secret_anywhere() {
         .output()
         .unwrap());
     let server_log = dir.path().join("server.log");
-    let server = Server::start_logged(&dir.path().join("data"), None, Some(&server_log));
+    // The gateway also gets a listener of its own.
+    let edge_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let edge = format!("127.0.0.1:{edge_port}");
+    let server = Server::start_logged(
+        &dir.path().join("data"),
+        None,
+        Some(&server_log),
+        &["--gateway-listen", &edge],
+    );
     let url = server.url.clone();
     let mut outputs: Vec<String> = Vec::new();
     let mut run = |o: std::process::Output| {
@@ -224,6 +237,20 @@ async fn mcp_sdk_through_the_gateway_and_no_secret_anywhere() {
         "api-key",
         "--scopes",
         "read",
+    ]));
+    let edge_route = format!("http://{edge}/gw/edge");
+    run(server.cli(&[
+        "resource",
+        "add",
+        "edge",
+        "--upstream",
+        &http_url,
+        "--credential",
+        "api-key",
+        "--scopes",
+        "read",
+        "--audience",
+        &edge_route,
     ]));
     let policy = dir.path().join("gw.cedar");
     std::fs::write(&policy, POLICY).unwrap();
@@ -297,14 +324,17 @@ async fn mcp_sdk_through_the_gateway_and_no_secret_anywhere() {
              k = json.load(open(sys.argv[1]))['agent']\n\
              key = ECAlgorithm.from_jwk(json.dumps(k))\n\
              now = int(time.time())\n\
-             print(jwt.encode({'iss': 'mcp-bot', 'sub': 'mcp-bot', 'aud': sys.argv[2], 'iat': now,\n\
-               'exp': now + 60, 'jti': str(uuid.uuid4())}, key, algorithm='ES256', headers={'kid': k.get('kid')}))",
+             for _ in range(2): print(jwt.encode({'iss': 'mcp-bot', 'sub': 'mcp-bot', 'aud': sys.argv[2], 'iat': now,\n\
+                 'exp': now + 60, 'jti': str(uuid.uuid4())}, key, algorithm='ES256', headers={'kid': k.get('kid')}))",
         ])
         .arg(keys.join("private-keys.json"))
         .arg(&url)
         .output()
         .unwrap();
-    let assertion = run(assertion).trim().to_owned();
+    let assertions = run(assertion);
+    let mut assertions = assertions.lines().map(str::to_owned);
+    let assertion = assertions.next().unwrap();
+    let edge_assertion = assertions.next().unwrap();
     let route = format!("{url}/gw/api");
     let (status, _, token) = crate::grants::post_form(
         &format!("{url}/oauth2/token"),
@@ -354,6 +384,39 @@ async fn mcp_sdk_through_the_gateway_and_no_secret_anywhere() {
     let seen = records(&http_record);
     assert_eq!(header(&seen[0], "x-api-key"), Some(HTTP_SECRET));
     assert!(header(&seen[0], "authorization").is_none());
+
+    // The gateway's own listener serves the routes (with their public URL
+    // there), and nothing of the control plane.
+    let (status, _, edge_token) = crate::grants::post_form(
+        &format!("{url}/oauth2/token"),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "mcp-bot"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", edge_assertion.as_str()),
+            ("resource", edge_route.as_str()),
+            ("scope", "read"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{edge_token}");
+    let r = http
+        .get(format!("{edge_route}/v1/things"))
+        .bearer_auth(edge_token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("http://{edge}/admin/v1/agents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 
     let list = run(server.cli(&["audit", "list", "--type", "gateway.request", "--json"]));
     assert!(list.contains("\"lease\""), "{list}");

@@ -17,18 +17,24 @@ impl Server {
     /// Starts the server in `data_dir` on a free port and waits for its
     /// "listening" line.
     pub fn start(data_dir: &Path, database: Option<&str>) -> Server {
-        Self::start_logged(data_dir, database, None)
+        Self::start_logged(data_dir, database, None, &[])
     }
 
     /// As [`Server::start`], writing everything the server prints (stdout
     /// and stderr, logs at `debug`) to `log` when given.
-    pub fn start_logged(data_dir: &Path, database: Option<&str>, log: Option<&Path>) -> Server {
+    pub fn start_logged(
+        data_dir: &Path,
+        database: Option<&str>,
+        log: Option<&Path>,
+        extra_args: &[&str],
+    ) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(extra_args)
             .env_remove("MANDATE_DATABASE")
             .env_remove("MANDATE_DATA_DIR")
             .env("MANDATE_LOG", if log.is_some() { "debug" } else { "warn" })
