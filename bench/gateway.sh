@@ -120,8 +120,11 @@ if [ -n "$with_mandate" ]; then
   "$bin" resource add bench --upstream "http://127.0.0.1:$up/" --kind http --credential bench-key --scopes read >/dev/null
   "$bin" resource add mcp-bench --upstream "http://127.0.0.1:$mcp_up/mcp" --kind mcp --credential bench-key --scopes read >/dev/null
   cat > "$dir/bench.cedar" <<'EOF'
-@id("active-agents-may-do-anything")
-permit (principal, action, resource)
+@id("agents-get-tokens")
+permit (principal is Mandate::Agent, action == Mandate::Action::"token:issue", resource)
+when { principal.status == "active" };
+@id("agents-call-routes")
+permit (principal is Mandate::Agent, action in [Mandate::Action::"http:request", Mandate::Action::"mcp:tools/call"], resource)
 when { principal.status == "active" };
 EOF
   "$bin" policy push "$dir/bench.cedar" -m bench >/dev/null

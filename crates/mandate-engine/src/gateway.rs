@@ -97,10 +97,17 @@ impl Engine {
         call_decision(decision, version)
     }
 
-    /// Writes one gateway audit event (group commit: answered once it is
-    /// durable). The caller answers only after this returns `Ok`.
-    pub async fn audit_gateway(&self, draft: AuditDraft) -> Result<()> {
-        self.store.append_audit(draft, self.now()).await?;
+    /// Writes one gateway audit event; the caller answers only after this
+    /// returns `Ok`. `durable`: answered once its group commit is on disk.
+    /// Otherwise answered once it is queued in order for the next commit
+    /// (a crash before that commit loses it), and refused while the audit
+    /// log cannot be written, so the gateway still fails closed.
+    pub async fn audit_gateway(&self, draft: AuditDraft, durable: bool) -> Result<()> {
+        if durable {
+            self.store.append_audit(draft, self.now()).await?;
+        } else {
+            self.store.append_audit_buffered(draft, self.now()).await?;
+        }
         Ok(())
     }
 }

@@ -45,6 +45,10 @@ pub struct GatewayConfig {
     /// Largest MCP message body the gateway reads (it decides on its
     /// content) and largest body it holds to sign (`aws-sigv4`).
     pub max_inspected_body: usize,
+    /// Answer only once the call's audit event is on disk (the default).
+    /// When false, once it is queued in order for the next group commit:
+    /// far lower latency, and a crash can lose the last commit's events.
+    pub durable_audit: bool,
 }
 
 impl GatewayConfig {
@@ -56,6 +60,7 @@ impl GatewayConfig {
             authorization_server: authorization_server.trim_end_matches('/').to_owned(),
             connect_timeout: Duration::from_secs(5),
             max_inspected_body: 4 * 1024 * 1024,
+            durable_audit: true,
         }
     }
 }

@@ -130,10 +130,15 @@ impl Audit {
             .actor_opt(self.agent.take())
             .target(self.target.clone())
             .detail(Value::Object(self.detail));
-        gw.inner.engine.audit_gateway(draft).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot write the gateway's audit event");
-            problem::unavailable("the audit log cannot be written")
-        })
+        let durable = gw.inner.config.durable_audit;
+        gw.inner
+            .engine
+            .audit_gateway(draft, durable)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot write the gateway's audit event");
+                problem::unavailable("the audit log cannot be written")
+            })
     }
 }
 

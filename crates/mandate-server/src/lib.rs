@@ -43,10 +43,13 @@ pub struct AppState {
 /// (`/gw/<resource>/...`), which carry none of the admin API's middleware
 /// or body limit.
 pub fn router(state: AppState) -> Router {
-    let gateway = mandate_gateway::Gateway::new(
-        state.engine.clone(),
-        mandate_gateway::GatewayConfig::new(&state.public_url, &state.public_url),
-    );
+    let config = mandate_gateway::GatewayConfig::new(&state.public_url, &state.public_url);
+    router_with(state, config)
+}
+
+/// [`router`] with the gateway's settings.
+pub fn router_with(state: AppState, gateway: mandate_gateway::GatewayConfig) -> Router {
+    let gateway = mandate_gateway::Gateway::new(state.engine.clone(), gateway);
     let control = control_router(state);
     match gateway {
         Ok(gw) => gw.router().merge(control),
@@ -81,16 +84,42 @@ fn control_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// `listener` with `TCP_NODELAY` on every accepted connection: answers are
+/// written as headers and then body chunks, and Nagle's algorithm would
+/// hold a small last chunk until the client's delayed ACK (up to 40 ms).
+pub fn no_delay(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let config = mandate_gateway::GatewayConfig::new(&state.public_url, &state.public_url);
+    serve_with(listener, state, config, shutdown).await
+}
+
+/// [`serve`] with the gateway's settings.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    gateway: mandate_gateway::GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        no_delay(listener),
+        router_with(state, gateway).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

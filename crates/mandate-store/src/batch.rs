@@ -10,6 +10,8 @@
 //! of N. A lone event is written at once: no timer, no added latency.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mandate_core::{AuditDraft, AuditEvent};
 use time::OffsetDateTime;
@@ -40,6 +42,9 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Pending>,
+    /// False once a batch failed to commit, until one commits again: a
+    /// buffered append refuses while it is false (fail closed).
+    healthy: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -55,6 +60,8 @@ impl Batcher {
     /// dropped.
     pub(crate) fn spawn<S: Sink>(sink: S) -> Batcher {
         let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let health = healthy.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -70,11 +77,14 @@ impl Batcher {
                     .unzip();
                 match sink.write(items).await {
                     Ok(events) => {
+                        health.store(true, Ordering::Release);
                         for (reply, ev) in replies.into_iter().zip(events) {
                             let _ = reply.send(Ok(ev));
                         }
                     }
                     Err(e) => {
+                        health.store(false, Ordering::Release);
+                        tracing::error!(error = %e, "an audit batch could not be committed");
                         let msg = e.to_string();
                         for reply in replies {
                             let _ = reply.send(Err(Error::AuditWrite(msg.clone())));
@@ -83,7 +93,33 @@ impl Batcher {
                 }
             }
         });
-        Batcher { tx }
+        Batcher { tx, healthy }
+    }
+
+    /// Hands one standalone event to the writer and returns once it is
+    /// queued, in order, without waiting for its commit: the event is
+    /// durable one commit later (a crash in between loses it). Refused while
+    /// the last batch failed to commit, so callers fail closed.
+    pub(crate) async fn append_buffered(
+        &self,
+        draft: AuditDraft,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if !self.healthy.load(Ordering::Acquire) {
+            return Err(Error::AuditWrite(
+                "the audit log could not be written; refusing until it can".into(),
+            ));
+        }
+        let (reply, _) = oneshot::channel();
+        self.tx
+            .send(Pending {
+                draft,
+                at,
+                write: GrantWrite::default(),
+                reply,
+            })
+            .await
+            .map_err(|_| Error::AuditWrite("the audit writer has stopped".into()))
     }
 
     /// Appends one event (with the change that goes with it) and waits

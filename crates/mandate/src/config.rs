@@ -52,6 +52,9 @@ pub struct RawConfig {
     /// `gateway_listen = "127.0.0.1:8421"`: a listener of the gateway's own
     /// (its routes are on `listen` too).
     pub gateway_listen: Option<String>,
+    /// `gateway_audit = "durable"` (default) or `"buffered"`: whether the
+    /// gateway answers only once a call's audit event is on disk.
+    pub gateway_audit: Option<String>,
     /// `data_dir = "mandate-data"`.
     pub data_dir: Option<PathBuf>,
     /// `database = "postgres://..."`; default: SQLite in the data directory.
@@ -168,6 +171,7 @@ impl RawConfig {
         Ok(Self {
             listen: env.var("MANDATE_LISTEN"),
             gateway_listen: env.var("MANDATE_GATEWAY_LISTEN"),
+            gateway_audit: env.var("MANDATE_GATEWAY_AUDIT"),
             data_dir: env.var("MANDATE_DATA_DIR").map(PathBuf::from),
             database: env.var("MANDATE_DATABASE"),
             public_url: env.var("MANDATE_PUBLIC_URL"),
@@ -183,6 +187,7 @@ impl RawConfig {
         RawConfig {
             listen: over.listen.or(self.listen),
             gateway_listen: over.gateway_listen.or(self.gateway_listen),
+            gateway_audit: over.gateway_audit.or(self.gateway_audit),
             data_dir: over.data_dir.or(self.data_dir),
             database: over.database.or(self.database),
             public_url: over.public_url.or(self.public_url),
@@ -211,6 +216,15 @@ impl RawConfig {
                 })
             })
             .transpose()?;
+        let gateway_durable_audit = match self.gateway_audit.as_deref() {
+            None | Some("durable") => true,
+            Some("buffered") => false,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "gateway_audit: `{other}` is not `durable` or `buffered`"
+                )));
+            }
+        };
         let data_dir = self
             .data_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
@@ -258,6 +272,7 @@ impl RawConfig {
         Ok(Config {
             listen,
             gateway_listen,
+            gateway_durable_audit,
             data_dir,
             database,
             public_url,
@@ -277,6 +292,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Address of the gateway's own listener, if any.
     pub gateway_listen: Option<SocketAddr>,
+    /// Whether the gateway answers only once a call's audit event is durable.
+    pub gateway_durable_audit: bool,
     /// Where the master key, admin token and SQLite file live.
     pub data_dir: PathBuf,
     /// The database.
@@ -318,6 +335,26 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn gateway_audit_is_durable_unless_buffered_is_asked_for() {
+        let c = load(None, &env(&[]), RawConfig::default()).unwrap();
+        assert!(c.gateway_durable_audit);
+        let c = load(
+            None,
+            &env(&[("MANDATE_GATEWAY_AUDIT", "buffered")]),
+            RawConfig::default(),
+        )
+        .unwrap();
+        assert!(!c.gateway_durable_audit);
+        let e = load(
+            None,
+            &env(&[("MANDATE_GATEWAY_AUDIT", "later")]),
+            RawConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("gateway_audit"), "{e}");
     }
 
     #[test]

@@ -158,6 +158,10 @@ struct ServeArgs {
     /// protected resource metadata only), e.g. `127.0.0.1:8421`.
     #[arg(long)]
     gateway_listen: Option<String>,
+    /// `durable` (default): the gateway answers once a call's audit event is
+    /// on disk; `buffered`: once it is queued for the next group commit.
+    #[arg(long)]
+    gateway_audit: Option<String>,
     /// Database URL: `sqlite://FILE` or `postgres://...`.
     #[arg(long)]
     database: Option<String>,
@@ -267,6 +271,7 @@ async fn serve_gateway(
     addr: std::net::SocketAddr,
     engine: &mandate_engine::Engine,
     issuer: &str,
+    durable_audit: bool,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, ExitCode> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         eprintln!("mandate: cannot listen on {addr} for the gateway: {e}");
@@ -276,11 +281,9 @@ async fn serve_gateway(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| addr.to_string());
-    let gw = mandate_gateway::Gateway::new(
-        engine.clone(),
-        mandate_gateway::GatewayConfig::new(&format!("http://{bound}"), issuer),
-    )
-    .map_err(|e| {
+    let mut config = mandate_gateway::GatewayConfig::new(&format!("http://{bound}"), issuer);
+    config.durable_audit = durable_audit;
+    let gw = mandate_gateway::Gateway::new(engine.clone(), config).map_err(|e| {
         eprintln!("mandate: cannot start the gateway: {e}");
         ExitCode::from(EX_UNAVAILABLE)
     })?;
@@ -289,7 +292,7 @@ async fn serve_gateway(
         .router()
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     Ok(tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(mandate_server::no_delay(listener), app)
             .with_graceful_shutdown(serve::shutdown_signal())
             .await
     }))
@@ -299,6 +302,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     let flags = config::RawConfig {
         listen: args.listen,
         gateway_listen: args.gateway_listen,
+        gateway_audit: args.gateway_audit,
         data_dir: args.data_dir,
         database: args.database,
         public_url: args.public_url,
@@ -399,13 +403,23 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     });
     // The gateway's own listener, when configured: its routes only.
     let gateway = match cfg.gateway_listen {
-        Some(addr) => match serve_gateway(addr, &prepared.engine, &public_url).await {
+        Some(addr) => match serve_gateway(
+            addr,
+            &prepared.engine,
+            &public_url,
+            cfg.gateway_durable_audit,
+        )
+        .await
+        {
             Ok(task) => Some(task),
             Err(code) => return code,
         },
         None => None,
     };
-    let result = mandate_server::serve(listener, state, serve::shutdown_signal()).await;
+    let mut gateway_config = mandate_gateway::GatewayConfig::new(&public_url, &public_url);
+    gateway_config.durable_audit = cfg.gateway_durable_audit;
+    let result =
+        mandate_server::serve_with(listener, state, gateway_config, serve::shutdown_signal()).await;
     if let Some(task) = gateway {
         let _ = task.await;
     }

@@ -149,6 +149,19 @@ macro_rules! imp {
                     .await
             }
 
+            /// Queues a standalone event for the group commit without
+            /// waiting for it (written at once where there is no writer).
+            pub(crate) async fn append_audit_buffered(
+                &self,
+                draft: AuditDraft,
+                at: OffsetDateTime,
+            ) -> Result<()> {
+                match &self.batch {
+                    Some(batch) => batch.append_buffered(draft, at).await,
+                    None => self.append_audit(draft, at).await.map(|_| ()),
+                }
+            }
+
             /// Appends several events, each with the change that goes with
             /// it, in one transaction (one commit, one `fsync`), in order.
             pub(crate) async fn append_batch(
@@ -309,6 +322,14 @@ impl crate::Store {
     /// an attestation outcome).
     pub async fn append_audit(&self, event: AuditDraft, at: OffsetDateTime) -> Result<AuditEvent> {
         dispatch!(self, s => s.append_audit(event, at).await)
+    }
+
+    /// Queues an event for the group commit and returns without waiting
+    /// for its commit (it is in the chain, in order, one commit later; a
+    /// crash before that loses it). Refused while the audit log cannot be
+    /// written. For callers that trade a small loss window for latency.
+    pub async fn append_audit_buffered(&self, event: AuditDraft, at: OffsetDateTime) -> Result<()> {
+        dispatch!(self, s => s.append_audit_buffered(event, at).await)
     }
 
     /// Events matching `filter`, in chain order, one page.

@@ -36,6 +36,7 @@ conformance!(
     data_survives_reopening,
     policy_versions_push_list_and_roll_back,
     concurrent_audit_appends_keep_one_linear_chain,
+    buffered_audit_appends_are_committed_in_order_before_a_later_durable_one,
 );
 
 async fn run<F, Fut>(backend: Backend, case: F)
@@ -546,5 +547,40 @@ async fn concurrent_audit_appends_keep_one_linear_chain(_db: TestDb, store: Stor
     assert!(matches!(
         store.verify_audit_chain().await.unwrap(),
         ChainReport::Intact { count: 200, .. }
+    ));
+}
+
+async fn buffered_audit_appends_are_committed_in_order_before_a_later_durable_one(
+    _db: TestDb,
+    store: Store,
+) {
+    // Buffered appends return once queued; the writer commits in queue
+    // order, so once a later durable append is answered every earlier
+    // buffered event is in the chain, in the order it was queued.
+    for i in 0..50 {
+        store
+            .append_audit_buffered(ev("test.buffered", &format!("t/{i}")), T0)
+            .await
+            .unwrap();
+    }
+    let last = store
+        .append_audit(ev("test.durable", "t/last"), T0)
+        .await
+        .unwrap();
+    assert_eq!(last.seq, 51);
+    let page = store
+        .list_audit(&AuditFilter {
+            event_type: Some("test.buffered".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let targets: Vec<String> = page.items.iter().filter_map(|e| e.target.clone()).collect();
+    let expected: Vec<String> = (0..50).map(|i| format!("t/{i}")).collect();
+    assert_eq!(targets, expected);
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { count: 51, .. }
     ));
 }
