@@ -411,3 +411,37 @@ async fn an_unreachable_upstream_is_a_502_problem_not_a_hang() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "upstream_unreachable");
 }
+
+#[tokio::test]
+async fn buffered_audit_still_records_every_call_in_order() {
+    let (up, _log) = upstream(None).await;
+    let env = env_buffered(&up).await;
+    let token = env.token("api", "read", None).await;
+    for i in 0..5 {
+        let r = client()
+            .get(format!("{}/gw/api/item/{i}", env.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // A durable write after them is committed after them.
+    env.engine
+        .store()
+        .append_audit(
+            mandate_core::AuditDraft::new("test.flush", mandate_core::Outcome::Success),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let paths: Vec<String> = env
+        .events("gateway.request")
+        .await
+        .iter()
+        .rev()
+        .map(|e| e.detail["path"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..5).map(|i| format!("/item/{i}")).collect();
+    assert_eq!(paths, expected);
+}

@@ -151,6 +151,20 @@ pub async fn env_with(upstream_url: &str, required_scopes: &[&str]) -> Env {
 
 /// As [`env`], with route `api` of `kind`.
 pub async fn env_kind(upstream_url: &str, kind: &str, required_scopes: &[&str]) -> Env {
+    env_full(upstream_url, kind, required_scopes, true).await
+}
+
+/// As [`env`], with the gateway's audit buffered (not durable per answer).
+pub async fn env_buffered(upstream_url: &str) -> Env {
+    env_full(upstream_url, "http", &[], false).await
+}
+
+async fn env_full(
+    upstream_url: &str,
+    kind: &str,
+    required_scopes: &[&str],
+    durable_audit: bool,
+) -> Env {
     let db = TestDb::sqlite();
     let store = db.open().await;
     let engine = Engine::new(
@@ -227,7 +241,9 @@ pub async fn env_kind(upstream_url: &str, kind: &str, required_scopes: &[&str]) 
         )
         .await
         .unwrap();
-    let gw = Gateway::new(engine.clone(), GatewayConfig::new(&url, &url)).unwrap();
+    let mut config = GatewayConfig::new(&url, &url);
+    config.durable_audit = durable_audit;
+    let gw = Gateway::new(engine.clone(), config).unwrap();
     let app = gw.router();
     tokio::spawn(async move {
         axum::serve(
