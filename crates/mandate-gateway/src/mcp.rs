@@ -68,11 +68,6 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
-/// A copy of `audit` for one message (the request's facts plus its own).
-fn message_audit(base: &Audit) -> Audit {
-    base.copy()
-}
-
 fn args_digest(args: &Value) -> String {
     mandate_jose::digest::sha256_hex(args.to_string().as_bytes())
 }
@@ -238,7 +233,7 @@ fn headers_disagree(headers: &http::HeaderMap, batch: bool, messages: &[Value]) 
 
 /// Reads one message and decides on it.
 fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
-    let mut audit = message_audit(base);
+    let mut audit = base.copy();
     let method = message
         .get("method")
         .and_then(Value::as_str)

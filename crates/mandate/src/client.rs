@@ -197,6 +197,14 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 /// A string field of a JSON object, or `-`.
+/// The `items` array of a list answer (empty when there is none).
+pub fn items(v: &Value) -> Vec<Value> {
+    v.get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 pub fn field(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(s)) => s.clone(),

@@ -90,11 +90,7 @@ pub async fn run(cmd: TokenCommand, conn: Conn) -> Result<(), ClientError> {
         }
         TokenCommand::List { json } => {
             let v = c.call(Method::GET, "/admin/v1/admin-tokens", None).await?;
-            let items = v
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items = crate::client::items(&v);
             if json {
                 print_json(&Value::Array(items));
             } else {

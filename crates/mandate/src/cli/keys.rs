@@ -34,11 +34,7 @@ pub async fn run(cmd: KeysCommand, conn: Conn) -> Result<(), ClientError> {
     match cmd {
         KeysCommand::List { json } => {
             let v = c.call(Method::GET, "/admin/v1/keys", None).await?;
-            let items = v
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items = crate::client::items(&v);
             if json {
                 print_json(&Value::Array(items));
             } else {

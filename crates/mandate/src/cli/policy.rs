@@ -95,11 +95,7 @@ pub async fn run(cmd: PolicyCommand, conn: Conn) -> Result<ExitCode, ClientError
         PolicyCommand::List { json } => {
             let c = connect(&conn)?;
             let v = c.call(Method::GET, "/admin/v1/policies", None).await?;
-            let items = v
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items = crate::client::items(&v);
             if json {
                 print_json(&Value::Array(items));
             } else {

@@ -152,11 +152,7 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
         }
         ResourceCommand::List { json } => {
             let v = c.call(Method::GET, "/admin/v1/resources", None).await?;
-            let items = v
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items = crate::client::items(&v);
             if json {
                 print_json(&Value::Array(items));
             } else {

@@ -196,11 +196,7 @@ pub async fn run(cmd: SecretCommand, conn: Conn) -> Result<(), ClientError> {
         }
         SecretCommand::List { json } => {
             let v = c.call(Method::GET, "/admin/v1/secrets", None).await?;
-            let items = v
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items = crate::client::items(&v);
             if json {
                 print_json(&Value::Array(items));
             } else {
