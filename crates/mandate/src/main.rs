@@ -14,6 +14,12 @@ use crate::cli::audit::AuditCommand;
 use crate::client::ClientError;
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: the request path allocates and
+/// frees many small buffers across worker threads, where glibc's malloc took
+/// about a tenth of the token endpoint's CPU (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for bad configuration or usage (BSD `EX_USAGE`).
 const EX_USAGE: u8 = 64;
 /// Exit code when a needed service (database, port) is unavailable.
