@@ -11,10 +11,11 @@
 //! an unknown `kid` refreshes the key set once (rate-limited), and the
 //! provider's required claims must hold on the flattened claims.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use mandate_jose::claims::{MAX_SKEW_SECS, Validation};
+use mandate_jose::digest::sha256;
 use mandate_jose::jwk::JwkSet;
 use mandate_jose::jws::Algorithm;
 use mandate_jose::jwt::{JwtVerifier, VerifiedJwt};
@@ -111,6 +112,49 @@ pub struct JwtProvider {
     flavor: Flavor,
     required: BTreeMap<String, String>,
     cache: JwksCache,
+    memo: Memo,
+}
+
+/// Most remembered verifications per provider.
+const MEMO_MAX: usize = 4096;
+
+/// Signatures already verified, by SHA-256 of the token: a workload
+/// presents the same projected token many times within its lifetime, and
+/// the signature check is most of what its verification costs. An entry
+/// holds only while the key set that verified it is the current one (a
+/// refresh that drops the key drops the entry), and its claims are checked
+/// again at every use, exactly as on first sight, so a remembered token
+/// expires, or fails its audience, when a fresh one would.
+#[derive(Debug, Default)]
+struct Memo(std::sync::Mutex<HashMap<[u8; 32], (Arc<JwtVerifier>, VerifiedJwt)>>);
+
+impl Memo {
+    fn get(&self, key: &[u8; 32], current: &Arc<JwtVerifier>, now: i64) -> Option<VerifiedJwt> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (verifier, jwt) = map.get(key)?;
+        if Arc::ptr_eq(verifier, current) && current.check_claims(jwt.claims(), now).is_ok() {
+            return Some(jwt.clone());
+        }
+        map.remove(key);
+        None
+    }
+
+    fn put(&self, key: [u8; 32], verifier: Arc<JwtVerifier>, jwt: VerifiedJwt, now: i64) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MEMO_MAX {
+            map.retain(|_, (v, j)| v.check_claims(j.claims(), now).is_ok());
+            if map.len() >= MEMO_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (verifier, jwt));
+    }
 }
 
 pub(crate) fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, Error> {
@@ -224,6 +268,7 @@ impl JwtProvider {
             flavor,
             required: spec.required_claims.clone(),
             cache,
+            memo: Memo::default(),
         })
     }
 
@@ -235,17 +280,23 @@ impl JwtProvider {
     /// Verifies `token` at unix time `now`.
     pub async fn verify(&self, token: &str, now: i64) -> Result<VerifiedToken, Error> {
         let verifier = self.cache.current(now).await?;
-        let jwt = match verifier.verify(token, now) {
+        let key = sha256(&[token.as_bytes()]);
+        if let Some(jwt) = self.memo.get(&key, &verifier, now) {
+            return self.finish(jwt);
+        }
+        let verified = match verifier.verify(token, now) {
             Err(JoseError::Jws(JwsError::KidUnknown(kid))) => {
                 match self.cache.after_unknown_kid(now).await {
-                    Some(fresh) => fresh.verify(token, now),
+                    Some(fresh) => fresh.verify(token, now).map(|j| (fresh, j)),
                     None => Err(JoseError::Jws(JwsError::KidUnknown(kid))),
                 }
             }
-            other => other,
+            other => other.map(|j| (verifier, j)),
         };
-        let jwt = jwt.map_err(|e| presets::explain(&self.flavor, e, token))?;
-        self.finish(jwt)
+        let (by, jwt) = verified.map_err(|e| presets::explain(&self.flavor, e, token))?;
+        let token = self.finish(jwt.clone())?;
+        self.memo.put(key, by, jwt, now);
+        Ok(token)
     }
 
     /// The current verifier (fetching if needed).

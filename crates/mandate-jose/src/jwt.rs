@@ -65,8 +65,14 @@ impl JwtVerifier {
         }
         let (header, payload) = jws.verify(&self.keys, &self.algorithms)?.into_parts();
         let claims = Claims::from_json(&payload)?;
-        self.validation.validate(&claims, now)?;
+        self.check_claims(&claims, now)?;
         Ok(VerifiedJwt { header, claims })
+    }
+
+    /// Checks claims this verifier already accepted again at `now` (time,
+    /// issuer, audience): what a remembered verification must still pass.
+    pub fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), Error> {
+        Ok(self.validation.validate(claims, now)?)
     }
 }
 

@@ -531,3 +531,29 @@ async fn algorithms_off_the_providers_list_are_refused() {
             .is_err()
     );
 }
+
+/// A provider remembers the signatures it verified (a pod presents the same
+/// projected token many times); what it remembers must not outlive the
+/// token, nor vouch for a token whose signature was changed.
+#[tokio::test]
+async fn att_remembered_verification_does_not_outlive_or_cover_the_token() {
+    let env = env().await;
+    env.agent("invoice-bot").await;
+    env.k8s_provider().await;
+    env.bind("k8s", "invoice-bot", &["kubernetes.io.namespace=billing"])
+        .await;
+    let t = sign(&es_key(), &k8s_claims("billing", "invoice-bot"));
+    for _ in 0..3 {
+        let a = env.engine.attest("k8s", t.as_bytes()).await.unwrap();
+        assert_eq!(a.agent.as_str(), "invoice-bot");
+    }
+    // Same header and claims, another signature: verified on its own.
+    let (signed, sig) = t.rsplit_once('.').unwrap();
+    let mut forged = sig.as_bytes().to_vec();
+    forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+    let forged = format!("{signed}.{}", String::from_utf8(forged).unwrap());
+    env.refused("k8s", &forged, "bad_signature").await;
+    // Past its `exp`, the remembered token is refused as a new one would be.
+    env.clock.advance(time::Duration::hours(2));
+    env.refused("k8s", &t, "expired").await;
+}
