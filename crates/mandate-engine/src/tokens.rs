@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use mandate_core::clock::unix_millis;
 use mandate_core::{AuditDraft, Outcome, ValidationError};
 use mandate_jose::envelope::MasterKey;
 use mandate_jose::jwk::JwkSet;
@@ -487,10 +488,14 @@ impl Engine {
         }
         let now = self.now();
         let (kid, key) = self.active_signing_key(state).await?;
-        let jti = mandate_jose::random::token::<16>().map_err(internal("no randomness"))?;
+        let id = || {
+            mandate_jose::random::time_ordered_id(unix_millis(now))
+                .map_err(internal("no randomness"))
+        };
+        let jti = id()?;
         let txn = match req.txn {
             Some(t) => t,
-            None => mandate_jose::random::token::<16>().map_err(internal("no randomness"))?,
+            None => id()?,
         };
         let iat = now.unix_timestamp();
         let exp = iat + ttl.whole_seconds();
