@@ -206,10 +206,12 @@ impl Engine {
 }
 
 impl Engine {
-    /// Rebuilds the policy entities after an inventory change. The change is
-    /// committed already; a failure here is logged and the periodic refresh
-    /// retries.
+    /// After an inventory change: drops the reused copies (agents among
+    /// them), moves the revocation epoch and rebuilds the policy entities.
+    /// The change is committed already; a failure to rebuild is logged and
+    /// the periodic refresh retries.
     async fn inventory_changed(&self) {
+        self.hot_changed();
         self.revocations_changed();
         if let Err(e) = self.reload_policy().await {
             tracing::warn!(error = %e, "cannot rebuild policy entities after an inventory change");

@@ -190,7 +190,7 @@ impl Engine {
     /// service): on success the agent's `last_seen_at` is set; refusals and
     /// shadows are [`Error::AttestationRefused`]. Every outcome is audited.
     pub async fn attest(&self, provider: &str, evidence: &[u8]) -> Result<Attested> {
-        let step = self.attest_step(provider, evidence).await?;
+        let step = self.attest_step(provider, evidence, false).await?;
         let report = self.finish_attestation(None, provider, step, false).await?;
         match report {
             (_, Some(attested)) => Ok(attested),
@@ -212,7 +212,11 @@ impl Engine {
         provider: &str,
         evidence: &[u8],
     ) -> Result<std::result::Result<(Attested, mandate_core::Agent), (String, String)>> {
-        match self.attest_step(provider, evidence).await? {
+        // The plain mapping may use an agent read up to a second ago on
+        // another replica: the grant's token is recorded only if the agent
+        // is still active then (the store checks it in the same
+        // transaction). Anything that changes state reads afresh.
+        match self.attest_step(provider, evidence, true).await? {
             Step::Refused { code, reason, .. } => Ok(Err((code.to_owned(), reason))),
             Step::Mapped {
                 attested,
@@ -221,7 +225,15 @@ impl Engine {
             } if write.bind_instance.is_none() && write.consume_join_token.is_none() => {
                 Ok(Ok((attested, *agent)))
             }
-            step => match self.finish_attestation(None, provider, step, false).await? {
+            _ => match self
+                .finish_attestation(
+                    None,
+                    provider,
+                    self.attest_step(provider, evidence, false).await?,
+                    false,
+                )
+                .await?
+            {
                 (_, Some(attested)) => match self.store.agent(&attested.agent).await? {
                     Some(agent) => Ok(Ok((attested, agent))),
                     None => Ok(Err((
@@ -246,14 +258,16 @@ impl Engine {
         provider: &str,
         evidence: &[u8],
     ) -> Result<AttestReport> {
-        let step = self.attest_step(provider, evidence).await?;
+        let step = self.attest_step(provider, evidence, false).await?;
         Ok(self
             .finish_attestation(Some(actor), provider, step, true)
             .await?
             .0)
     }
 
-    async fn attest_step(&self, provider: &str, evidence: &[u8]) -> Result<Step> {
+    /// Verifies and maps `evidence`; `reuse` lets the mapped agent come
+    /// from the short-lived copy ([`Engine::hot_agent`]).
+    async fn attest_step(&self, provider: &str, evidence: &[u8], reuse: bool) -> Result<Step> {
         // The reused list, or the store for a provider it does not hold yet
         // (added by another replica a moment ago).
         let providers = self.hot_providers().await?;
@@ -316,6 +330,7 @@ impl Engine {
                 att.subject,
                 att.claims,
                 Some(rule.id),
+                reuse,
             )
             .await?;
         if let (
@@ -370,7 +385,7 @@ impl Engine {
         let subject = format!("join-token:{}", rec.id);
         let claims = BTreeMap::from([("join_token_id".to_owned(), rec.id.clone())]);
         let mut step = self
-            .agent_step(provider, &rec.agent, subject, claims, None)
+            .agent_step(provider, &rec.agent, subject, claims, None, false)
             .await?;
         if let Step::Mapped { write, .. } = &mut step {
             write.consume_join_token = Some(rec.id);
@@ -385,6 +400,7 @@ impl Engine {
         subject: String,
         claims: BTreeMap<String, String>,
         rule: Option<String>,
+        reuse: bool,
     ) -> Result<Step> {
         let refuse = |code, reason: String, subject, claims| Step::Refused {
             code,
@@ -400,7 +416,12 @@ impl Engine {
                 claims,
             ));
         };
-        let Some(a) = self.store.agent(&name).await? else {
+        let found = if reuse {
+            self.hot_agent(&name).await?
+        } else {
+            self.store.agent(&name).await?
+        };
+        let Some(a) = found else {
             return Ok(refuse(
                 "agent_missing",
                 format!("agent `{agent}` does not exist"),

@@ -1,21 +1,25 @@
 //! Short-lived copies of what every grant reads and admins rarely change:
-//! signing keys (and the published set), trust providers, binding rules and
-//! resources. A copy is
+//! signing keys (and the published set), trust providers, binding rules,
+//! resources and the agents grants map to. A copy is
 //! reused for [`REUSE`] and dropped at once when this replica changes any
 //! of them, so a change made here is seen by the next request, and one made
 //! by another replica within [`REUSE`].
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mandate_core::{Agent, AgentName};
 use mandate_store::{BindingRecord, ProviderRecord, ResourceRecord, SigningKeyRecord};
 
 use crate::{Engine, Result};
 
 /// How long a copy is reused.
 pub(crate) const REUSE: Duration = Duration::from_secs(1);
+/// Most agents held; past it the copies are dropped and read again.
+const MAX_AGENTS: usize = 10_000;
 
 /// One reusable value, tagged with the generation it was read in.
 struct Slot<T>(Mutex<Option<(Instant, u64, Arc<T>)>>);
@@ -61,6 +65,8 @@ pub(crate) struct Hot {
     bindings: Slot<Vec<BindingRecord>>,
     resources: Slot<Vec<ResourceRecord>>,
     jwks: Slot<mandate_jose::jwk::JwkSet>,
+    /// Agents by name: when read, in which generation, the agent.
+    agents: Mutex<HashMap<AgentName, (Instant, u64, Arc<Agent>)>>,
 }
 
 impl std::fmt::Debug for Hot {
@@ -112,8 +118,8 @@ impl Engine {
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
-    /// Drops every copy: call after changing keys, providers, bindings or
-    /// resources.
+    /// Drops every copy: call after changing keys, providers, bindings,
+    /// resources or agents.
     pub(crate) fn hot_changed(&self) {
         self.hot
             .generation
@@ -150,6 +156,43 @@ impl Engine {
     pub(crate) async fn hot_jwks(&self) -> Result<Arc<mandate_jose::jwk::JwkSet>> {
         let g = self.hot.generation();
         self.hot.jwks.get(g, || self.published_jwks()).await
+    }
+
+    /// An agent as a grant maps to it, reused for [`REUSE`] (not found is
+    /// not remembered). Only for grants: the token they record is refused
+    /// by the store if the agent is no longer active by then, so a copy
+    /// that missed a suspension elsewhere never outlives it.
+    pub(crate) async fn hot_agent(&self, name: &AgentName) -> Result<Option<Agent>> {
+        let g = self.hot.generation();
+        if let Ok(map) = self.hot.agents.lock()
+            && let Some((at, gen_at, a)) = map.get(name)
+            && *gen_at == g
+            && at.elapsed() < REUSE
+        {
+            return Ok(Some(Agent::clone(a)));
+        }
+        let Some(a) = self.store.agent(name).await? else {
+            return Ok(None);
+        };
+        if let Ok(mut map) = self.hot.agents.lock() {
+            if map.len() >= MAX_AGENTS {
+                map.clear();
+            }
+            map.insert(name.clone(), (Instant::now(), g, Arc::new(a.clone())));
+        }
+        Ok(Some(a))
+    }
+
+    /// Notes in the copy of `name` that a grant moved its `last_seen_at`,
+    /// so the grants reusing the copy do not move it again.
+    pub(crate) fn hot_agent_seen(&self, name: &AgentName, at: time::OffsetDateTime) {
+        if let Ok(mut map) = self.hot.agents.lock()
+            && let Some((_, _, a)) = map.get_mut(name)
+        {
+            let mut seen = Agent::clone(a);
+            seen.last_seen_at = Some(at);
+            *a = Arc::new(seen);
+        }
     }
 
     pub(crate) async fn hot_resources(&self) -> Result<Arc<Vec<ResourceRecord>>> {

@@ -539,6 +539,16 @@ impl Engine {
         } else {
             crate::policy::policy_kind(actor.agent.kind)
         };
+        // `last_seen_at` moves at most once a minute: one write less per
+        // token for busy agents.
+        let touch_agent = actor.attested
+            && actor
+                .agent
+                .last_seen_at
+                .is_none_or(|t| self.now() - t >= Duration::minutes(1));
+        if touch_agent {
+            self.hot_agent_seen(&actor.agent.name, self.now());
+        }
         let mut extra = std::mem::take(&mut audit.detail);
         extra.insert("user".into(), json!(user));
         extra.insert("policies".into(), json!(policies));
@@ -557,13 +567,7 @@ impl Engine {
                 cnf_jkt: jkt.clone(),
                 may_act,
                 chain,
-                // `last_seen_at` moves at most once a minute: one write less
-                // per token for busy agents.
-                touch_agent: actor.attested
-                    && actor
-                        .agent
-                        .last_seen_at
-                        .is_none_or(|t| self.now() - t >= Duration::minutes(1)),
+                touch_agent,
                 audit: extra,
             })
             .await
@@ -572,6 +576,9 @@ impl Engine {
                     OAuthError::grant("the subject token has (almost) expired")
                 }
                 Error::Invalid(v) => OAuthError::scope(v.message),
+                Error::Unavailable(mandate_store::Error::AgentInactive(name)) => {
+                    OAuthError::grant(format!("agent `{name}` is no longer active"))
+                }
                 other => other.into(),
             })?;
         Ok(TokenResponse {

@@ -26,9 +26,14 @@ const QUEUE: usize = 4096;
 /// One batched write: the event, its time, and the change that goes with it.
 pub(crate) type Item = (AuditDraft, OffsetDateTime, GrantWrite);
 
-/// Writes a batch of events in one transaction, in order.
+/// Writes a batch of events in one transaction, in order: one answer per
+/// item (an item can be refused on its own), or an error for the whole
+/// batch when the transaction failed.
 pub(crate) trait Sink: Clone + Send + Sync + 'static {
-    fn write(&self, items: Vec<Item>) -> impl Future<Output = Result<Vec<AuditEvent>>> + Send;
+    fn write(
+        &self,
+        items: Vec<Item>,
+    ) -> impl Future<Output = Result<Vec<Result<AuditEvent>>>> + Send;
 }
 
 struct Pending {
@@ -79,7 +84,7 @@ impl Batcher {
                     Ok(events) => {
                         health.store(true, Ordering::Release);
                         for (reply, ev) in replies.into_iter().zip(events) {
-                            let _ = reply.send(Ok(ev));
+                            let _ = reply.send(ev);
                         }
                     }
                     Err(e) => {

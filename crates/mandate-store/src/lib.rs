@@ -68,6 +68,11 @@ pub enum Error {
     /// A batched audit write failed; nothing of the batch was written.
     #[error("audit write failed: {0}")]
     AuditWrite(String),
+    /// A token was to be recorded for an agent that is no longer `active`
+    /// (suspended or decommissioned since the grant read it): nothing of
+    /// that grant was written.
+    #[error("agent `{0}` is not active")]
+    AgentInactive(String),
     /// A stored value could not be read back as a domain value.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -257,6 +257,7 @@ impl Engine {
         self.store
             .update_agent(&next, current.updated_at, draft, now)
             .await?;
+        self.hot_changed();
         if let Err(e) = self.reload_policy().await {
             tracing::warn!(error = %e, "cannot rebuild policy entities after a review");
         }

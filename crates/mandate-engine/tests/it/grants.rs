@@ -98,7 +98,15 @@ async fn grant_dpop(
     params: &[(&str, &str)],
     dpop: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
-    env.engine
+    grant_on(&env.engine, params, dpop).await
+}
+
+async fn grant_on(
+    engine: &mandate_engine::Engine,
+    params: &[(&str, &str)],
+    dpop: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    engine
         .token_grant(TokenRequest {
             params: params
                 .iter()
@@ -284,6 +292,54 @@ async fn tx_08_revoke_parent_kills_children() {
         "invalid_grant",
     );
     denied(&env, "invalid_grant").await;
+}
+
+/// The kill switch against another replica that read the agent a moment
+/// before the suspension (and may reuse that read for a second): its next
+/// grant is refused, audited, and leaves no live token behind.
+#[tokio::test]
+async fn kill_switch_holds_on_a_replica_that_read_the_agent_before() {
+    let env = setup().await;
+    let other = env.replica().await;
+    other
+        .start_token_service([7; 32], ISSUER.into(), TokenConfig::default())
+        .await
+        .unwrap();
+    let assertion = k8s("alpha");
+    let params = [
+        ("grant_type", GRANT_JWT_BEARER),
+        ("assertion", assertion.as_str()),
+        ("resource", API),
+    ];
+    let before = grant_on(&other, &params, None).await.unwrap();
+    env.engine
+        .change_status(&env.admin, &"alpha".parse().unwrap(), StatusChange::Suspend)
+        .await
+        .unwrap();
+    let e = grant_on(&other, &params, None).await.unwrap_err();
+    assert_eq!(e.error, "invalid_grant", "{}", e.description);
+    let denied = env
+        .engine
+        .list_audit(&mandate_store::AuditFilter {
+            event_type: Some("token.denied".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(denied.items[0].actor.as_deref(), Some("alpha"));
+    assert!(!active(&env, &before.access_token).await);
+    let all = env
+        .engine
+        .list_tokens(Some("alpha"), false, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "the refused grant recorded no token");
+    let live = env
+        .engine
+        .list_tokens(Some("alpha"), true, 100)
+        .await
+        .unwrap();
+    assert!(live.is_empty(), "{live:?}");
 }
 
 #[tokio::test]

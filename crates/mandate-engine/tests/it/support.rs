@@ -45,15 +45,20 @@ pub struct Env {
     pub admin: Actor,
 }
 
+fn engine_config() -> EngineConfig {
+    EngineConfig {
+        trust_domain: "mandate.local".parse().unwrap(),
+        review_period: time::Duration::days(90),
+    }
+}
+
 pub async fn env() -> Env {
     let db = TestDb::sqlite();
     let store = db.open().await;
     let clock = Arc::new(FakeClock::at(T0));
-    let cfg = EngineConfig {
-        trust_domain: "mandate.local".parse().unwrap(),
-        review_period: time::Duration::days(90),
-    };
-    let engine = Engine::new(store, clock.clone(), cfg).await.unwrap();
+    let engine = Engine::new(store, clock.clone(), engine_config())
+        .await
+        .unwrap();
     Env {
         _db: db,
         engine,
@@ -65,6 +70,13 @@ pub async fn env() -> Env {
 }
 
 impl Env {
+    /// A second engine on the same database and clock: another replica.
+    pub async fn replica(&self) -> Engine {
+        Engine::new(self._db.open().await, self.clock.clone(), engine_config())
+            .await
+            .unwrap()
+    }
+
     pub async fn agent(&self, name: &str) {
         self.engine
             .register_agent(

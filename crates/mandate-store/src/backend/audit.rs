@@ -164,30 +164,70 @@ macro_rules! imp {
 
             /// Appends several events, each with the change that goes with
             /// it, in one transaction (one commit, one `fsync`), in order.
+            /// An item whose token is for an agent no longer `active` is
+            /// left out and answered [`crate::Error::AgentInactive`], so a
+            /// suspension that committed first is never outlived by a token
+            /// recorded after it.
             pub(crate) async fn append_batch(
                 &self,
                 items: Vec<crate::batch::Item>,
-            ) -> Result<Vec<AuditEvent>> {
+            ) -> Result<Vec<Result<AuditEvent>>> {
                 let mut tx = self.write.begin().await?;
-                let mut out: Vec<AuditEvent> = Vec::with_capacity(items.len());
+                let inactive = Self::inactive_token_agents(&mut tx, &items).await?;
+                let mut out: Vec<Result<AuditEvent>> = Vec::with_capacity(items.len());
+                let mut events: Vec<AuditEvent> = Vec::with_capacity(items.len());
                 let mut writes = Vec::with_capacity(items.len());
                 // The head is read and written once per batch, and rows go
                 // in many per statement.
                 let (mut seq, mut hash) = Self::lock_head(&mut tx).await?;
                 for (draft, at, write) in items {
+                    if let Some(t) = write.token.as_ref().filter(|t| inactive.contains(&t.agent)) {
+                        out.push(Err(crate::Error::AgentInactive(t.agent.clone())));
+                        continue;
+                    }
                     let ev = chain_event(seq, hash, draft, at);
                     seq = ev.seq;
                     hash = ev.hash.clone();
-                    out.push(ev);
+                    out.push(Ok(ev.clone()));
+                    events.push(ev);
                     writes.push((write, at));
                 }
                 Self::apply_grant_writes(&mut tx, &writes).await?;
-                Self::insert_events(&mut tx, &out).await?;
-                if let Some(last) = out.last() {
+                Self::insert_events(&mut tx, &events).await?;
+                if let Some(last) = events.last() {
                     Self::set_head(&mut tx, last).await?;
                 }
                 tx.commit().await?;
                 Ok(out)
+            }
+
+            /// The agents named by the batch's tokens that exist and are not
+            /// `active`, read inside the batch's transaction.
+            async fn inactive_token_agents(
+                tx: &mut Transaction<'static, $db>,
+                items: &[crate::batch::Item],
+            ) -> Result<std::collections::HashSet<String>> {
+                let mut names: Vec<&str> = items
+                    .iter()
+                    .filter_map(|(_, _, w)| w.token.as_ref().map(|t| t.agent.as_str()))
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let mut inactive = std::collections::HashSet::new();
+                for chunk in names.chunks(ROWS_PER_INSERT) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "SELECT name FROM agents WHERE status <> 'active' AND name IN (",
+                    );
+                    let mut list = qb.separated(", ");
+                    for n in chunk {
+                        list.push_bind(*n);
+                    }
+                    qb.push(")");
+                    for row in qb.build().fetch_all(&mut **tx).await? {
+                        inactive.insert(row.try_get::<String, _>("name")?);
+                    }
+                }
+                Ok(inactive)
             }
 
             fn event_from_row(row: &$row) -> Result<AuditEvent> {
@@ -345,13 +385,13 @@ impl crate::Store {
 }
 
 impl crate::batch::Sink for super::SqliteStore {
-    async fn write(&self, items: Vec<crate::batch::Item>) -> Result<Vec<AuditEvent>> {
+    async fn write(&self, items: Vec<crate::batch::Item>) -> Result<Vec<Result<AuditEvent>>> {
         self.append_batch(items).await
     }
 }
 
 impl crate::batch::Sink for super::PgStore {
-    async fn write(&self, items: Vec<crate::batch::Item>) -> Result<Vec<AuditEvent>> {
+    async fn write(&self, items: Vec<crate::batch::Item>) -> Result<Vec<Result<AuditEvent>>> {
         self.append_batch(items).await
     }
 }

@@ -264,14 +264,21 @@ macro_rules! imp {
                     });
                     qb.build().execute(&mut **tx).await?;
                 }
+                // One update per agent, to the latest time of the batch.
+                let mut seen: std::collections::BTreeMap<&str, OffsetDateTime> =
+                    std::collections::BTreeMap::new();
                 for (w, at) in writes {
                     if let Some(agent) = &w.touch_agent {
-                        sqlx::query("UPDATE agents SET last_seen_at = $1 WHERE name = $2")
-                            .bind(unix_millis(*at))
-                            .bind(agent)
-                            .execute(&mut **tx)
-                            .await?;
+                        let t = seen.entry(agent.as_str()).or_insert(*at);
+                        *t = (*t).max(*at);
                     }
+                }
+                for (agent, at) in seen {
+                    sqlx::query("UPDATE agents SET last_seen_at = $1 WHERE name = $2")
+                        .bind(unix_millis(at))
+                        .bind(agent)
+                        .execute(&mut **tx)
+                        .await?;
                 }
                 Ok(())
             }
@@ -290,7 +297,7 @@ macro_rules! imp {
                     None => {
                         let mut out = self.append_batch(vec![(draft, at, write)]).await?;
                         out.pop()
-                            .ok_or_else(|| Error::AuditWrite("empty batch".into()))
+                            .ok_or_else(|| Error::AuditWrite("empty batch".into()))?
                     }
                 }
             }

@@ -52,7 +52,7 @@ fn ev(t: &str) -> AuditDraft {
     AuditDraft::new(t, Outcome::Success)
 }
 
-async fn agent(store: &Store, name: &str) {
+pub(crate) async fn agent(store: &Store, name: &str) {
     let name: AgentName = name.parse().unwrap();
     let td: TrustDomain = "mandate.local".parse().unwrap();
     let a = Agent {

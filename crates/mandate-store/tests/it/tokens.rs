@@ -27,6 +27,7 @@ conformance!(
     rotation_changes_old_keys_and_adds_the_new_one,
     resources_round_trip_and_refuse_duplicates,
     tokens_are_recorded_once,
+    token_for_an_agent_suspended_meanwhile_is_not_recorded,
     revoking_a_token_revokes_its_descendants_only,
     one_time_jtis_are_accepted_once,
     resource_routes_round_trip,
@@ -253,6 +254,44 @@ async fn tokens_are_recorded_once(store: Store) {
     assert!(matches!(
         store.verify_audit_chain().await.unwrap(),
         ChainReport::Intact { count: 1, .. }
+    ));
+}
+
+/// The kill switch against a grant already under way: a token whose agent
+/// was suspended after the grant looked at it is not recorded, nor its
+/// event, while the other grants of the same batch are.
+async fn token_for_an_agent_suspended_meanwhile_is_not_recorded(store: Store) {
+    crate::attestation::agent(&store, "runner").await;
+    crate::attestation::agent(&store, "walker").await;
+    let mut a = store
+        .agent(&"runner".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let before = a.updated_at;
+    a.status = mandate_core::AgentStatus::Suspended;
+    a.updated_at = T0 + Duration::seconds(1);
+    store
+        .update_agent_revoking_tokens(&a, before, ev("agent.suspended", "agent/runner"), T0)
+        .await
+        .unwrap();
+    let late = tok("late", None, "runner", T0 + Duration::minutes(5));
+    let fine = tok("fine", None, "walker", T0 + Duration::minutes(5));
+    let (l, f) = tokio::join!(
+        store.record_grant(grant(&late), ev("token.issued", "late"), T0),
+        store.record_grant(grant(&fine), ev("token.issued", "fine"), T0),
+    );
+    assert!(
+        matches!(&l, Err(Error::AgentInactive(n)) if n == "runner"),
+        "{l:?}"
+    );
+    f.unwrap();
+    assert_eq!(store.token("late").await.unwrap(), None);
+    assert!(store.token("fine").await.unwrap().is_some());
+    assert_eq!(events(&store, "token.issued").await, 1);
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { .. }
     ));
 }
 
