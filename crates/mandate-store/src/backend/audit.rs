@@ -174,7 +174,8 @@ macro_rules! imp {
             ) -> Result<Vec<Result<AuditEvent>>> {
                 let mut tx = self.write.begin().await?;
                 let inactive = Self::inactive_token_agents(&mut tx, &items).await?;
-                let mut out: Vec<Result<AuditEvent>> = Vec::with_capacity(items.len());
+                // Per item: the agent it was refused for, if any.
+                let mut refused: Vec<Option<String>> = Vec::with_capacity(items.len());
                 let mut events: Vec<AuditEvent> = Vec::with_capacity(items.len());
                 let mut writes = Vec::with_capacity(items.len());
                 // The head is read and written once per batch, and rows go
@@ -182,13 +183,13 @@ macro_rules! imp {
                 let (mut seq, mut hash) = Self::lock_head(&mut tx).await?;
                 for (draft, at, write) in items {
                     if let Some(t) = write.token.as_ref().filter(|t| inactive.contains(&t.agent)) {
-                        out.push(Err(crate::Error::AgentInactive(t.agent.clone())));
+                        refused.push(Some(t.agent.clone()));
                         continue;
                     }
                     let ev = chain_event(seq, hash, draft, at);
                     seq = ev.seq;
                     hash = ev.hash.clone();
-                    out.push(Ok(ev.clone()));
+                    refused.push(None);
                     events.push(ev);
                     writes.push((write, at));
                 }
@@ -198,7 +199,16 @@ macro_rules! imp {
                     Self::set_head(&mut tx, last).await?;
                 }
                 tx.commit().await?;
-                Ok(out)
+                let mut events = events.into_iter();
+                Ok(refused
+                    .into_iter()
+                    .map(|r| match r {
+                        Some(agent) => Err(crate::Error::AgentInactive(agent)),
+                        None => events
+                            .next()
+                            .ok_or_else(|| crate::Error::AuditWrite("batch out of step".into())),
+                    })
+                    .collect())
             }
 
             /// The agents named by the batch's tokens that exist and are not
