@@ -126,7 +126,10 @@ const MEMO_MAX: usize = 4096;
 /// again at every use, exactly as on first sight, so a remembered token
 /// expires, or fails its audience, when a fresh one would.
 #[derive(Debug, Default)]
-struct Memo(std::sync::Mutex<HashMap<[u8; 32], (Arc<JwtVerifier>, VerifiedJwt)>>);
+struct Memo(std::sync::Mutex<HashMap<[u8; 32], Remembered>>);
+
+/// A verified token and the key set (verifier) that verified it.
+type Remembered = (Arc<JwtVerifier>, VerifiedJwt);
 
 impl Memo {
     fn get(&self, key: &[u8; 32], current: &Arc<JwtVerifier>, now: i64) -> Option<VerifiedJwt> {

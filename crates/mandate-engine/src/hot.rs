@@ -51,6 +51,9 @@ impl<T> Slot<T> {
     }
 }
 
+/// An agent as read: when, in which generation, the agent.
+type AgentCopy = (Instant, u64, Arc<Agent>);
+
 /// The copies.
 #[derive(Default)]
 pub(crate) struct Hot {
@@ -65,8 +68,8 @@ pub(crate) struct Hot {
     bindings: Slot<Vec<BindingRecord>>,
     resources: Slot<Vec<ResourceRecord>>,
     jwks: Slot<mandate_jose::jwk::JwkSet>,
-    /// Agents by name: when read, in which generation, the agent.
-    agents: Mutex<HashMap<AgentName, (Instant, u64, Arc<Agent>)>>,
+    /// Agents by name.
+    agents: Mutex<HashMap<AgentName, AgentCopy>>,
 }
 
 impl std::fmt::Debug for Hot {
