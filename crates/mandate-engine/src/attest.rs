@@ -39,6 +39,8 @@ const VOLATILE_CLAIMS: [&str; 5] = ["exp", "iat", "nbf", "jti", "kubernetes.io.w
 pub(crate) struct AttestState {
     pub(crate) fetcher: Fetcher,
     built: RwLock<HashMap<String, (ProviderRecord, Arc<Provider>)>>,
+    /// Parsed specs by provider name, with the text they were parsed from.
+    specs: RwLock<HashMap<String, (String, Arc<ProviderSpec>)>>,
 }
 
 impl AttestState {
@@ -47,6 +49,7 @@ impl AttestState {
             fetcher: Fetcher::new()
                 .map_err(|_| Error::Internal("cannot build the outbound http client"))?,
             built: RwLock::new(HashMap::new()),
+            specs: RwLock::new(HashMap::new()),
         })
     }
 
@@ -55,6 +58,31 @@ impl AttestState {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        self.specs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
+    /// `r`'s spec, parsed once per version of its text (every grant asks
+    /// each provider whether it takes the assertion). `None` if it does
+    /// not parse.
+    pub(crate) fn spec(&self, r: &ProviderRecord) -> Option<Arc<ProviderSpec>> {
+        if let Some((text, spec)) = self
+            .specs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&r.name)
+            && *text == r.spec
+        {
+            return Some(spec.clone());
+        }
+        let spec = Arc::new(serde_json::from_str::<ProviderSpec>(&r.spec).ok()?);
+        self.specs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(r.name.clone(), (r.spec.clone(), spec.clone()));
+        Some(spec)
     }
 
     pub(crate) fn cached(&self, r: &ProviderRecord) -> Option<Arc<Provider>> {

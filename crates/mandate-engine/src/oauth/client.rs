@@ -228,8 +228,9 @@ impl Engine {
         let candidates: Vec<_> = providers
             .iter()
             .filter(|r| {
-                serde_json::from_str::<ProviderSpec>(&r.spec)
-                    .is_ok_and(|s| s.may_verify_jwt(iss.as_deref(), sub.as_deref(), &auds))
+                self.attest
+                    .spec(r)
+                    .is_some_and(|s| s.may_verify_jwt(iss.as_deref(), sub.as_deref(), &auds))
             })
             .collect();
         let Some(record) = candidates.first() else {
