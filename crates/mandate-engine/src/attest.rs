@@ -243,7 +243,8 @@ impl Engine {
         // The plain mapping may use an agent read up to a second ago on
         // another replica: the grant's token is recorded only if the agent
         // is still active then (the store checks it in the same
-        // transaction). Anything that changes state reads afresh.
+        // transaction). A mapping that changes state (join token, instance
+        // binding) reads the agent afresh in `attest_step`.
         match self.attest_step(provider, evidence, true).await? {
             Step::Refused { code, reason, .. } => Ok(Err((code.to_owned(), reason))),
             Step::Mapped {
@@ -253,15 +254,7 @@ impl Engine {
             } if write.bind_instance.is_none() && write.consume_join_token.is_none() => {
                 Ok(Ok((attested, *agent)))
             }
-            _ => match self
-                .finish_attestation(
-                    None,
-                    provider,
-                    self.attest_step(provider, evidence, false).await?,
-                    false,
-                )
-                .await?
-            {
+            step => match self.finish_attestation(None, provider, step, false).await? {
                 (_, Some(attested)) => match self.store.agent(&attested.agent).await? {
                     Some(agent) => Ok(Ok((attested, agent))),
                     None => Ok(Err((
@@ -294,7 +287,8 @@ impl Engine {
     }
 
     /// Verifies and maps `evidence`; `reuse` lets the mapped agent come
-    /// from the short-lived copy ([`Engine::hot_agent`]).
+    /// from the short-lived copy ([`Engine::hot_agent`]) when the mapping
+    /// changes no state (no join token, no instance binding).
     async fn attest_step(&self, provider: &str, evidence: &[u8], reuse: bool) -> Result<Step> {
         // The reused list, or the store for a provider it does not hold yet
         // (added by another replica a moment ago).
@@ -358,7 +352,7 @@ impl Engine {
                 att.subject,
                 att.claims,
                 Some(rule.id),
-                reuse,
+                reuse && att.instance_id.is_none(),
             )
             .await?;
         if let (
