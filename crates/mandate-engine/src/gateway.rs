@@ -38,7 +38,7 @@ pub struct GatewayCall<'a> {
 }
 
 /// The decision on a call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallDecision {
     /// Whether the call may go on.
     pub allowed: bool,
@@ -122,7 +122,7 @@ fn call_decision(d: Decision, version: Option<i64>) -> CallDecision {
 }
 
 /// A resource exposed through the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GatewayRoute {
     /// The resource's name (`/gw/<name>`).
     pub name: String,
@@ -147,6 +147,19 @@ impl Engine {
                 kind: r.kind.clone(),
                 route: route.clone(),
             })
+        }))
+    }
+}
+
+impl Engine {
+    /// Whether a route injects credential `name` (only those are handed to
+    /// standalone gateways).
+    pub async fn credential_in_use(&self, name: &str) -> Result<bool> {
+        let resources = self.hot_resources().await?;
+        Ok(resources.iter().any(|r| {
+            r.route
+                .as_ref()
+                .is_some_and(|route| route.credential.as_deref() == Some(name))
         }))
     }
 }

@@ -70,20 +70,27 @@ pub struct Outbound<'a> {
 }
 
 /// Who the request is for, for providers that say so upstream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct InjectContext<'a> {
-    /// The engine (its clock, its signing key).
-    pub engine: &'a mandate_engine::Engine,
-    /// The agent's name.
-    pub agent: &'a str,
-    /// The `sub` of the agent's token.
-    pub subject: &'a str,
-    /// The `act` chain of the agent's token, when delegated.
-    pub act: Option<&'a serde_json::Value>,
-    /// The `txn` of the agent's token.
-    pub txn: &'a str,
+    /// The control plane (its clock, its signing key).
+    pub(crate) plane: &'a crate::plane::Plane,
+    /// The agent's verified token.
+    pub(crate) token: &'a mandate_engine::oauth::AccessToken,
+    /// That token as presented.
+    pub(crate) token_text: &'a str,
     /// The resource (route) name.
-    pub resource: &'a str,
+    pub(crate) resource: &'a str,
+    /// The route's upstream URL.
+    pub(crate) upstream: &'a str,
+}
+
+impl std::fmt::Debug for InjectContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InjectContext")
+            .field("agent", &self.token.record.agent)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one injection leased.
@@ -290,14 +297,14 @@ impl Credential {
         match self {
             Credential::Static(s) => Ok(s.inject(out)),
             Credential::OAuthClientCredentials(o) => {
-                let (token, expires_at) = o.token(ctx.engine.now().unix_timestamp()).await?;
+                let (token, expires_at) = o.token(ctx.plane.now().unix_timestamp()).await?;
                 set_bearer(out.headers, &token)?;
                 Ok(Injected {
                     expires_at: Some(expires_at),
                     scrub: vec![token],
                 })
             }
-            Credential::AwsSigV4(a) => a.sign_at(out, ctx.engine.now().into()),
+            Credential::AwsSigV4(a) => a.sign_at(out, ctx.plane.now().into()),
             Credential::MandateJwt(j) => j.inject(out, ctx).await,
         }
     }
@@ -361,26 +368,13 @@ impl MandateJwt {
     ) -> Result<Injected, CredentialError> {
         let audience = match &self.audience {
             Some(a) => a.clone(),
-            None => ctx
-                .engine
-                .gateway_route(ctx.resource)
-                .await
-                .map_err(|e| CredentialError::Mint(e.to_string()))?
-                .map(|r| r.route.upstream)
-                .ok_or_else(|| CredentialError::Mint(format!("no route `{}`", ctx.resource)))?,
+            None => ctx.upstream.to_owned(),
         };
         let (jwt, exp) = ctx
-            .engine
-            .mint_upstream_jwt(mandate_engine::UpstreamJwt {
-                audience,
-                subject: ctx.subject.to_owned(),
-                agent: ctx.agent.to_owned(),
-                act: ctx.act.cloned(),
-                txn: ctx.txn.to_owned(),
-                ttl: self.ttl,
-            })
+            .plane
+            .upstream_jwt(ctx.token_text, ctx.token, ctx.resource, audience, self.ttl)
             .await
-            .map_err(|e| CredentialError::Mint(e.to_string()))?;
+            .map_err(CredentialError::Mint)?;
         let jwt = SecretString::from(jwt);
         set_bearer(out.headers, &jwt)?;
         Ok(Injected {

@@ -8,9 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mandate_engine::Engine;
-
 use crate::credential::Credential;
+use crate::plane::Plane;
 
 /// How long an opened credential is used before its record is checked.
 pub(crate) const RECHECK: Duration = Duration::from_secs(2);
@@ -22,15 +21,15 @@ struct Slot {
 }
 
 pub(crate) struct Credentials {
-    engine: Engine,
+    plane: Plane,
     http: reqwest::Client,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
 impl Credentials {
-    pub(crate) fn new(engine: Engine, http: reqwest::Client) -> Self {
+    pub(crate) fn new(plane: Plane, http: reqwest::Client) -> Self {
         Self {
-            engine,
+            plane,
             http,
             slots: Mutex::default(),
         }
@@ -46,27 +45,27 @@ impl Credentials {
             },
             Err(_) => None,
         };
-        let info = self
-            .engine
-            .secret_info(name)
+        let known = stale.as_ref().map(|(at, _)| *at);
+        let fresh = self
+            .plane
+            .credential(name, known)
             .await
             .map_err(|e| format!("credential `{name}`: {e}"))?;
-        if let Some((updated_at, credential)) = stale
-            && updated_at == info.updated_at
-        {
-            self.store(name, credential.clone(), updated_at);
+        let Some((opened, updated_at)) = fresh else {
+            // Unchanged since it was opened.
+            let Some((at, credential)) = stale else {
+                return Err(format!(
+                    "credential `{name}`: the control plane has no change to a credential never opened"
+                ));
+            };
+            self.store(name, credential.clone(), at);
             return Ok(credential);
-        }
-        let opened = self
-            .engine
-            .open_secret(name)
-            .await
-            .map_err(|e| format!("credential `{name}`: {e}"))?;
+        };
         let credential = Arc::new(
             Credential::from_opened(opened, self.http.clone())
                 .map_err(|e| format!("credential `{name}`: {e}"))?,
         );
-        self.store(name, credential.clone(), info.updated_at);
+        self.store(name, credential.clone(), updated_at);
         Ok(credential)
     }
 

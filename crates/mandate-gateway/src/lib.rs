@@ -13,10 +13,14 @@
 pub mod credential;
 mod credentials;
 mod headers;
+mod internal;
 pub mod mcp;
+mod plane;
 mod problem;
 mod proxy;
+mod remote;
 mod verify;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +33,10 @@ use axum::routing::{any, get};
 use mandate_engine::Engine;
 
 pub use headers::REDACTED;
+pub use remote::RemoteConfig;
+pub use wire::{GATEWAY_SCOPE, INTERNAL_PATH};
+
+use crate::plane::Plane;
 
 /// Settings of the gateway.
 #[derive(Debug, Clone)]
@@ -72,7 +80,7 @@ pub struct Gateway {
 }
 
 struct Inner {
-    engine: Engine,
+    plane: Plane,
     config: GatewayConfig,
     http: reqwest::Client,
     verified: verify::Cache,
@@ -89,29 +97,60 @@ impl std::fmt::Debug for Gateway {
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the gateway's HTTP client: {0}")]
-pub struct StartError(#[from] reqwest::Error);
+pub enum StartError {
+    /// The HTTP client cannot be built.
+    #[error("cannot build the gateway's HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The control plane cannot be reached or refuses the gateway.
+    #[error("the control plane: {0}")]
+    ControlPlane(String),
+}
+
+fn http_client(config: &GatewayConfig) -> Result<reqwest::Client, StartError> {
+    Ok(reqwest::Client::builder()
+        // Never follow an upstream's redirect: the credential would go
+        // along to wherever it points. The client gets the 3xx.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()?)
+}
 
 impl Gateway {
-    /// A gateway over `engine`.
+    /// A gateway over `engine`, in the server's process.
     pub fn new(engine: Engine, config: GatewayConfig) -> Result<Self, StartError> {
-        let http = reqwest::Client::builder()
-            // Never follow an upstream's redirect: the credential would go
-            // along to wherever it points. The client gets the 3xx.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self {
+        let http = http_client(&config)?;
+        Ok(Self::over(Plane::Local(engine), config, http))
+    }
+
+    /// A standalone gateway whose control plane is the Mandate `remote`
+    /// names. `config.authorization_server` is replaced by that Mandate's
+    /// issuer. Fails when the Mandate cannot be reached or refuses the
+    /// gateway's own token.
+    pub async fn remote(
+        mut config: GatewayConfig,
+        remote: RemoteConfig,
+    ) -> Result<Self, StartError> {
+        let http = http_client(&config)?;
+        let control = http_client(&config)?;
+        let r = remote::Remote::connect(remote, control)
+            .await
+            .map_err(StartError::ControlPlane)?;
+        config.authorization_server = r.issuer().to_owned();
+        Ok(Self::over(Plane::Remote(Arc::new(r)), config, http))
+    }
+
+    fn over(plane: Plane, config: GatewayConfig, http: reqwest::Client) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                credentials: credentials::Credentials::new(engine.clone(), http.clone()),
-                engine,
+                credentials: credentials::Credentials::new(plane.clone(), http.clone()),
+                plane,
                 config,
                 http,
                 verified: verify::Cache::default(),
             }),
-        })
+        }
     }
 
     /// The gateway's routes, to merge into a server's router (they carry no
@@ -176,15 +215,12 @@ async fn protected_resource_metadata(
     State(gw): State<Gateway>,
     Path(resource): Path<String>,
 ) -> Response {
-    let route = match gw.inner.engine.gateway_route(&resource).await {
+    let route = match gw.inner.plane.route(&resource).await {
         Ok(Some(r)) => r,
         Ok(None) => return problem::not_found(&resource),
-        Err(e) => return problem::unavailable(&e.to_string()),
+        Err(e) => return problem::unavailable(&e),
     };
-    let mut scopes: Vec<String> = Vec::new();
-    if let Ok(r) = gw.inner.engine.resource(&resource).await {
-        scopes = r.scopes;
-    }
+    let scopes = gw.inner.plane.scopes(&resource).await;
     let body = serde_json::json!({
         "resource": route.audience,
         "authorization_servers": [gw.inner.config.authorization_server],

@@ -22,6 +22,7 @@ use mandate_policy::{Action, McpMessage};
 use serde_json::{Value, json};
 
 use crate::proxy::{self, Audit, Call, Forwarded, Outgoing};
+use crate::wire::CallSpec;
 
 /// JSON-RPC error code of a call the policy refused (implementation-defined
 /// server error range, JSON-RPC 2.0 §5.1).
@@ -132,10 +133,10 @@ pub(crate) async fn handle(
         let resp = json_response(StatusCode::BAD_REQUEST, &body);
         return finish(call, audit.take(), Outcome::Denied, resp).await;
     }
-    let inspected: Vec<Inspected> = messages
-        .into_iter()
-        .map(|m| inspect(call, m, audit))
-        .collect();
+    let mut inspected: Vec<Inspected> = Vec::with_capacity(messages.len());
+    for m in messages {
+        inspected.push(inspect(call, m, audit).await);
+    }
     let mut listings: HashMap<String, Listing> = HashMap::new();
     let mut errors: Vec<Value> = Vec::new();
     let mut forward: Vec<Value> = Vec::new();
@@ -232,7 +233,7 @@ fn headers_disagree(headers: &http::HeaderMap, batch: bool, messages: &[Value]) 
 }
 
 /// Reads one message and decides on it.
-fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
+async fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
     let mut audit = base.copy();
     let method = message
         .get("method")
@@ -297,16 +298,18 @@ fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
     } else {
         audit.set("mcp_target", target.clone());
     }
-    let decision = call.decide(
-        action,
-        (action == Action::McpToolsCall).then_some(target.as_str()),
-        args,
-        None,
-        Some(McpMessage {
-            method: method.clone().unwrap_or_default(),
-            target: target.clone(),
-        }),
-    );
+    let decision = call
+        .decide(CallSpec {
+            action,
+            tool: (action == Action::McpToolsCall).then(|| target.clone()),
+            args,
+            http: None,
+            mcp: Some(McpMessage {
+                method: method.clone().unwrap_or_default(),
+                target: target.clone(),
+            }),
+        })
+        .await;
     audit.decision(&decision);
     if decision.allowed {
         return Inspected {
@@ -337,8 +340,9 @@ fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
     }
 }
 
-/// Filters one list answer in place: only what the caller may use stays.
-fn filter_listing(call: &Call<'_>, listing: Listing, msg: &mut Value) {
+/// Filters one list answer in place: only what the caller may use stays
+/// (all its entries decided at once).
+async fn filter_listing(call: &Call<'_>, listing: Listing, msg: &mut Value) {
     let (field, action, key) = match listing {
         Listing::Tools => ("tools", Action::McpToolsCall, "name"),
         Listing::Resources => ("resources", Action::McpResourcesRead, "uri"),
@@ -352,42 +356,49 @@ fn filter_listing(call: &Call<'_>, listing: Listing, msg: &mut Value) {
     let Some(Value::Array(items)) = msg.get_mut("result").and_then(|r| r.get_mut(field)) else {
         return;
     };
-    items.retain(|item| {
-        let Some(target) = item.get(key).and_then(Value::as_str) else {
-            return false;
-        };
-        call.decide(
+    items.retain(|item| item.get(key).and_then(Value::as_str).is_some());
+    let calls: Vec<CallSpec> = items
+        .iter()
+        .filter_map(|item| item.get(key).and_then(Value::as_str))
+        .map(|target| CallSpec {
             action,
-            (listing == Listing::Tools).then_some(target),
-            serde_json::Map::new(),
-            None,
-            Some(McpMessage {
+            tool: (listing == Listing::Tools).then(|| target.to_owned()),
+            args: serde_json::Map::new(),
+            http: None,
+            mcp: Some(McpMessage {
                 method: method.to_owned(),
                 target: target.to_owned(),
             }),
-        )
-        .allowed
-    });
+        })
+        .collect();
+    let allowed: Vec<bool> = if calls.is_empty() {
+        Vec::new()
+    } else {
+        call.decide_all(calls)
+            .await
+            .into_iter()
+            .map(|d| d.allowed)
+            .collect()
+    };
+    let mut verdicts = allowed.into_iter();
+    items.retain(|_| verdicts.next().unwrap_or(false));
 }
 
 /// Applies the listing filters to one JSON-RPC message or batch.
-fn filter_value(call: &Call<'_>, listings: &HashMap<String, Listing>, v: &mut Value) {
-    match v {
-        Value::Array(items) => {
-            for item in items {
-                filter_value(call, listings, item);
-            }
+async fn filter_value(call: &Call<'_>, listings: &HashMap<String, Listing>, v: &mut Value) {
+    let messages: Vec<&mut Value> = match v {
+        Value::Array(items) => items.iter_mut().collect(),
+        Value::Object(_) => vec![v],
+        _ => Vec::new(),
+    };
+    for m in messages {
+        let listing = m
+            .get("id")
+            .and_then(|id| listings.get(&id.to_string()))
+            .copied();
+        if let Some(l) = listing {
+            filter_listing(call, l, m).await;
         }
-        Value::Object(_) => {
-            let listing = v
-                .get("id")
-                .and_then(|id| listings.get(&id.to_string()))
-                .copied();
-            if let Some(l) = listing {
-                filter_listing(call, l, v);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -439,7 +450,7 @@ async fn shape_answer(
                 "the upstream's MCP answer is not JSON",
             );
         };
-        filter_value(call, &listings, &mut v);
+        filter_value(call, &listings, &mut v).await;
         if !errors.is_empty() {
             v = match v {
                 Value::Array(mut items) => {
@@ -489,6 +500,7 @@ struct FilterCall {
     gw: crate::Gateway,
     route: mandate_engine::gateway::GatewayRoute,
     token: Arc<mandate_engine::oauth::AccessToken>,
+    token_text: String,
     rest: String,
     client_ip: Option<std::net::IpAddr>,
 }
@@ -499,6 +511,7 @@ impl FilterCall {
             gw: call.gw.clone(),
             route: call.route.clone(),
             token: call.token.clone(),
+            token_text: call.token_text.to_owned(),
             rest: call.rest.to_owned(),
             client_ip: call.client_ip,
         }
@@ -509,6 +522,7 @@ impl FilterCall {
             gw: &self.gw,
             route: &self.route,
             token: &self.token,
+            token_text: &self.token_text,
             rest: &self.rest,
             client_ip: self.client_ip,
         }
@@ -522,7 +536,7 @@ struct SseFilter {
 
 impl SseFilter {
     /// One SSE event (without its terminating blank line), filtered.
-    fn event(&self, event: &str) -> String {
+    async fn event(&self, event: &str) -> String {
         let mut data = String::new();
         let mut other: Vec<&str> = Vec::new();
         for line in event.lines() {
@@ -538,7 +552,7 @@ impl SseFilter {
         let Ok(mut v) = serde_json::from_str::<Value>(&data) else {
             return format!("{event}\n\n");
         };
-        filter_value(&self.decide.call(), &self.listings, &mut v);
+        filter_value(&self.decide.call(), &self.listings, &mut v).await;
         let mut out = String::new();
         for l in other {
             out.push_str(l);
@@ -569,7 +583,7 @@ fn sse_filtered(
                 if let Some(end) = normalized.find("\n\n") {
                     let event = normalized[..end].to_owned();
                     let rest = normalized[end + 2..].to_owned();
-                    let out = filter.event(&event);
+                    let out = filter.event(&event).await;
                     return Some((Ok(Bytes::from(out)), (stream, rest, false, filter)));
                 }
                 buf = normalized;

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use mandate_core::{AuditDraft, Outcome};
-use mandate_engine::gateway::{CallDecision, GatewayCall, GatewayRoute};
+use mandate_engine::gateway::{CallDecision, GatewayRoute};
 use mandate_engine::oauth::AccessToken;
 use mandate_policy::{Action, HttpRequest};
 use serde_json::{Value, json};
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use crate::credential::{Credential, InjectContext, Outbound};
 use crate::headers::{self, BadShape, Scrubber};
 use crate::verify::Refusal;
+use crate::wire::CallSpec;
 use crate::{Gateway, mcp, problem};
 
 /// Largest upstream error body scrubbed whole; past it the body is
@@ -131,14 +132,10 @@ impl Audit {
             .target(self.target.clone())
             .detail(Value::Object(self.detail));
         let durable = gw.inner.config.durable_audit;
-        gw.inner
-            .engine
-            .audit_gateway(draft, durable)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot write the gateway's audit event");
-                problem::unavailable("the audit log cannot be written")
-            })
+        gw.inner.plane.audit(draft, durable).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot write the gateway's audit event");
+            problem::unavailable("the audit log cannot be written")
+        })
     }
 }
 
@@ -228,8 +225,7 @@ async fn handle_inner(
     body: Body,
     audit: &mut Audit,
 ) -> Response {
-    let engine = &gw.inner.engine;
-    let route = match engine.gateway_route(resource).await {
+    let route = match gw.inner.plane.route(resource).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             audit.set("error", "route_not_found");
@@ -254,8 +250,14 @@ async fn handle_inner(
     let url = format!("{}{rest}", gw.route_url(resource));
     let token = match gw
         .inner
-        .verified
-        .authenticate(engine, &route, parts.method.as_str(), &url, &parts.headers)
+        .plane
+        .authenticate(
+            &gw.inner.verified,
+            &route,
+            parts.method.as_str(),
+            &url,
+            &parts.headers,
+        )
         .await
     {
         Ok(t) => t,
@@ -270,10 +272,14 @@ async fn handle_inner(
         }
     };
     audit.token(&token);
+    let token_text = crate::verify::presented_token(&parts.headers)
+        .unwrap_or_default()
+        .to_owned();
     let call = Call {
         gw,
         route: &route,
         token: &token,
+        token_text: &token_text,
         rest,
         client_ip,
     };
@@ -299,30 +305,34 @@ pub(crate) struct Call<'a> {
     pub(crate) gw: &'a Gateway,
     pub(crate) route: &'a GatewayRoute,
     pub(crate) token: &'a Arc<AccessToken>,
+    /// The token as presented (what a remote control plane checks).
+    pub(crate) token_text: &'a str,
     pub(crate) rest: &'a str,
     pub(crate) client_ip: Option<IpAddr>,
 }
 
 impl Call<'_> {
-    /// The decision on `action` (for `tool`, with `args`).
-    pub(crate) fn decide(
-        &self,
-        action: Action,
-        tool: Option<&str>,
-        args: serde_json::Map<String, Value>,
-        http: Option<HttpRequest>,
-        mcp: Option<mandate_policy::McpMessage>,
-    ) -> CallDecision {
-        self.gw.inner.engine.authorize_call(&GatewayCall {
-            token: self.token,
-            resource: &self.route.name,
-            action,
-            tool,
-            args,
-            http,
-            mcp,
-            client_ip: self.client_ip,
-        })
+    /// Decisions on `calls`, in order (each denies when it cannot be made).
+    pub(crate) async fn decide_all(&self, calls: Vec<CallSpec>) -> Vec<CallDecision> {
+        self.gw
+            .inner
+            .plane
+            .decide(
+                self.token_text,
+                self.token,
+                &self.route.name,
+                self.client_ip,
+                calls,
+            )
+            .await
+    }
+
+    /// The decision on one call.
+    pub(crate) async fn decide(&self, call: CallSpec) -> CallDecision {
+        self.decide_all(vec![call])
+            .await
+            .pop()
+            .unwrap_or_else(|| crate::plane::undecided("no decision".into()))
     }
 }
 
@@ -333,16 +343,18 @@ async fn http_request(
     audit: &mut Audit,
 ) -> Response {
     let path = if call.rest.is_empty() { "/" } else { call.rest };
-    let decision = call.decide(
-        Action::HttpRequest,
-        None,
-        serde_json::Map::new(),
-        Some(HttpRequest {
-            method: parts.method.as_str().to_owned(),
-            path: path.to_owned(),
-        }),
-        None,
-    );
+    let decision = call
+        .decide(CallSpec {
+            action: Action::HttpRequest,
+            tool: None,
+            args: serde_json::Map::new(),
+            http: Some(HttpRequest {
+                method: parts.method.as_str().to_owned(),
+                path: path.to_owned(),
+            }),
+            mcp: None,
+        })
+        .await;
     audit.decision(&decision);
     if !decision.allowed {
         let detail = if decision.errors.is_empty() {
@@ -525,12 +537,11 @@ pub(crate) async fn forward(
             },
         };
         let ctx = InjectContext {
-            engine: &gw.inner.engine,
-            agent: &call.token.record.agent,
-            subject: &call.token.subject,
-            act: call.token.act(),
-            txn: &call.token.record.txn,
+            plane: &gw.inner.plane,
+            token: call.token,
+            token_text: call.token_text,
             resource: &call.route.name,
+            upstream: &call.route.route.upstream,
         };
         match c.inject(outbound, &ctx).await {
             Ok(injected) => {

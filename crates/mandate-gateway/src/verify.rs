@@ -45,7 +45,7 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
         Self {
             status,
             error: Some(error),
@@ -53,10 +53,47 @@ impl Refusal {
             scope: None,
         }
     }
+
+    /// No token was presented: 401 with a bare challenge.
+    pub(crate) fn missing() -> Self {
+        Self {
+            status: 401,
+            error: None,
+            description: "no access token".into(),
+            scope: None,
+        }
+    }
+
+    /// The token cannot be checked now: 503.
+    pub(crate) fn unavailable(description: String) -> Self {
+        Self {
+            status: 503,
+            error: None,
+            description,
+            scope: None,
+        }
+    }
+}
+
+/// The RFC 6750 / RFC 9449 error code `code` names (`invalid_token` for
+/// any other), for refusals that crossed the wire.
+pub(crate) fn known_error(code: &str) -> &'static str {
+    match code {
+        "invalid_request" => "invalid_request",
+        "insufficient_scope" => "insufficient_scope",
+        "invalid_dpop_proof" => "invalid_dpop_proof",
+        "use_dpop_nonce" => "use_dpop_nonce",
+        _ => "invalid_token",
+    }
+}
+
+/// The token of the `Authorization` header, if one is well formed.
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    credentials(headers).ok().flatten().map(|(_, t)| t)
 }
 
 /// The `Authorization` header's scheme and token.
-fn credentials(headers: &HeaderMap) -> Result<Option<(&str, &str)>, Refusal> {
+pub(crate) fn credentials(headers: &HeaderMap) -> Result<Option<(&str, &str)>, Refusal> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -91,6 +128,10 @@ fn credentials(headers: &HeaderMap) -> Result<Option<(&str, &str)>, Refusal> {
     Ok(Some((scheme, token)))
 }
 
+fn unavailable(e: mandate_engine::Error) -> Refusal {
+    Refusal::unavailable(format!("token verification is unavailable: {e}"))
+}
+
 impl Cache {
     fn get(&self, key: &[u8; 32], now: i64, epoch: u64) -> Option<Arc<AccessToken>> {
         let map = self.map.read().ok()?;
@@ -118,6 +159,36 @@ impl Cache {
         );
     }
 
+    /// Token `token` verified (signature, type, issuer, time, its record
+    /// and holder), from the cache when it was verified before and nothing
+    /// may have been revoked since.
+    pub(crate) async fn verified(
+        &self,
+        engine: &Engine,
+        token: &str,
+    ) -> Result<Arc<AccessToken>, Refusal> {
+        let key = mandate_jose::digest::sha256(&[token.as_bytes()]);
+        let now = engine.now().unix_timestamp();
+        // Read the epoch before verifying: a revocation racing with the
+        // verification moves it, so the entry is never reused.
+        let epoch = engine.revocation_epoch();
+        if let Some(t) = self.get(&key, now, epoch) {
+            return Ok(t);
+        }
+        match engine
+            .verify_access_token(token)
+            .await
+            .map_err(unavailable)?
+        {
+            Ok(t) => {
+                let t = Arc::new(t);
+                self.put(key, t.clone(), epoch, now);
+                Ok(t)
+            }
+            Err(why) => Err(Refusal::new(401, "invalid_token", why)),
+        }
+    }
+
     /// The verified token of a request to `route` at `url`, or why the
     /// request is refused.
     pub(crate) async fn authenticate(
@@ -128,36 +199,10 @@ impl Cache {
         url: &str,
         headers: &HeaderMap,
     ) -> Result<Arc<AccessToken>, Refusal> {
-        let internal = |e: mandate_engine::Error| Refusal {
-            status: 503,
-            error: None,
-            description: format!("token verification is unavailable: {e}"),
-            scope: None,
-        };
         let Some((scheme, token)) = credentials(headers)? else {
-            return Err(Refusal {
-                status: 401,
-                error: None,
-                description: "no access token".into(),
-                scope: None,
-            });
+            return Err(Refusal::missing());
         };
-        let key = mandate_jose::digest::sha256(&[token.as_bytes()]);
-        let now = engine.now().unix_timestamp();
-        // Read the epoch before verifying: a revocation racing with the
-        // verification moves it, so the entry is never reused.
-        let epoch = engine.revocation_epoch();
-        let verified = match self.get(&key, now, epoch) {
-            Some(t) => t,
-            None => match engine.verify_access_token(token).await.map_err(internal)? {
-                Ok(t) => {
-                    let t = Arc::new(t);
-                    self.put(key, t.clone(), epoch, now);
-                    t
-                }
-                Err(why) => return Err(Refusal::new(401, "invalid_token", why)),
-            },
-        };
+        let verified = self.verified(engine, token).await?;
         if verified.audience != route.audience {
             return Err(Refusal::new(
                 401,
@@ -179,7 +224,7 @@ impl Cache {
         match engine.check_binding(&verified, presented).await {
             Ok(Ok(())) => {}
             Ok(Err(r)) => return Err(Refusal::new(401, r.error, r.description)),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(unavailable(e)),
         }
         let missing: Vec<&String> = (route.route.required_scopes.iter())
             .filter(|s| !verified.scopes.contains(s))

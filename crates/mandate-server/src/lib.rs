@@ -52,7 +52,13 @@ pub fn router_with(state: AppState, gateway: mandate_gateway::GatewayConfig) -> 
     let gateway = mandate_gateway::Gateway::new(state.engine.clone(), gateway);
     let control = control_router(state);
     match gateway {
-        Ok(gw) => gw.router().merge(control),
+        Ok(gw) => {
+            let router = gw.router().merge(control);
+            match gw.internal_router() {
+                Some(internal) => router.merge(internal),
+                None => router,
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "the gateway cannot start; its routes answer 404");
             control

@@ -73,8 +73,9 @@ pub struct ResourceRecord {
     pub route: Option<crate::RouteRecord>,
 }
 
-/// An issued token, so a family can be revoked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An issued token, so a family can be revoked. Serialised (times as RFC
+/// 3339) when a standalone gateway receives a verified token's record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenRecord {
     /// The token's `jti`.
     pub jti: String,
@@ -87,10 +88,13 @@ pub struct TokenRecord {
     /// Its `aud`.
     pub audience: String,
     /// Its `iat`.
+    #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
     /// Its `exp`.
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// When it was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     /// Its space-separated `scope`.
     pub scope: String,

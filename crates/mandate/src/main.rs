@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod config;
+mod gateway;
 mod serve;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Run the gateway alone, with a remote Mandate as its control plane.
+    Gateway(gateway::GatewayArgs),
     /// Manage the agent inventory.
     Agent {
         #[command(subcommand)]
@@ -223,6 +226,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     match command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Gateway(args) => gateway::run(args).await,
         Command::Discover(args) => cli::discover::run(args).await,
         Command::Report { command, conn } => report(cli::report::run(command, conn).await),
         Command::Review { args, conn } => report(cli::review::due(args, conn).await),

@@ -17,8 +17,8 @@ use crate::{Engine, Result};
 
 const SIGNING_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
 
-/// A valid Mandate access token.
-#[derive(Debug, Clone)]
+/// A valid Mandate access token (serialised for standalone gateways).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AccessToken {
     /// All its claims.
     pub claims: serde_json::Map<String, Value>,

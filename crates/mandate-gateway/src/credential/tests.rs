@@ -49,14 +49,40 @@ async fn env() -> Env {
     }
 }
 
-fn ctx<'a>(engine: &'a Engine, act: Option<&'a serde_json::Value>) -> InjectContext<'a> {
+/// The context of a request by `invoice-bot` (leaked: a test's lifetime).
+fn ctx(engine: &Engine, act: Option<&serde_json::Value>) -> InjectContext<'static> {
+    let mut claims = serde_json::Map::new();
+    if let Some(a) = act {
+        claims.insert("act".into(), a.clone());
+    }
+    let now = engine.now();
+    let token = mandate_engine::oauth::AccessToken {
+        claims,
+        subject: "spiffe://mandate.local/agent/invoice-bot".into(),
+        audience: "https://internal.example.com".into(),
+        scopes: Vec::new(),
+        exp: now.unix_timestamp() + 300,
+        cnf_jkt: None,
+        record: mandate_store::TokenRecord {
+            jti: "jti-1".into(),
+            parent_jti: None,
+            agent: "invoice-bot".into(),
+            txn: "txn-42".into(),
+            audience: "https://internal.example.com".into(),
+            issued_at: now,
+            expires_at: now + time::Duration::minutes(5),
+            revoked_at: None,
+            scope: String::new(),
+            chain: vec!["invoice-bot".into()],
+        },
+        env: String::new(),
+    };
     InjectContext {
-        engine,
-        agent: "invoice-bot",
-        subject: "spiffe://mandate.local/agent/invoice-bot",
-        act,
-        txn: "txn-42",
+        plane: Box::leak(Box::new(crate::plane::Plane::Local(engine.clone()))),
+        token: Box::leak(Box::new(token)),
+        token_text: "the-agents-token",
         resource: "internal",
+        upstream: "https://internal.example.com/api",
     }
 }
 

@@ -39,7 +39,7 @@ fn missing_sdk() -> Option<String> {
 }
 
 /// A process killed when dropped.
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -74,7 +74,7 @@ fn mcp_upstream(record: &Path) -> (Killed, String) {
 
 /// A recording HTTP upstream on loopback (Python's standard library),
 /// answering 200, or 401 echoing the key it got at `/echo-key`.
-fn http_upstream(record: &Path) -> (Killed, String) {
+pub(crate) fn http_upstream(record: &Path) -> (Killed, String) {
     let script = r#"
 import json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -112,7 +112,7 @@ s.serve_forever()
     (Killed(child), format!("http://127.0.0.1:{port}"))
 }
 
-fn records(path: &Path) -> Vec<Value> {
+pub(crate) fn records(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -120,7 +120,7 @@ fn records(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn header<'a>(record: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(record: &'a Value, name: &str) -> Option<&'a str> {
     record["headers"]
         .as_object()?
         .iter()

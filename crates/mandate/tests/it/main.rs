@@ -12,5 +12,6 @@ mod interop;
 mod policy;
 mod quickstart;
 mod secrets;
+mod standalone;
 mod startup;
 mod tokens;
