@@ -25,7 +25,7 @@ const MCP_SECRET: &str = "mcp-upstream-secret-7d1c9a4b";
 const HTTP_SECRET: &str = "http-upstream-secret-5e2f8b6a";
 
 /// Why the SDK cannot run here, if it cannot.
-fn missing_sdk() -> Option<String> {
+pub(crate) fn missing_sdk() -> Option<String> {
     let runs = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
     if !runs(Command::new("node").arg("--version"))
         || !interop_dir().join("node_modules/openid-client").exists()
@@ -49,7 +49,7 @@ impl Drop for Killed {
 }
 
 /// Starts `interop/mcp_upstream.py` recording to `record`; its URL.
-fn mcp_upstream(record: &Path) -> (Killed, String) {
+pub(crate) fn mcp_upstream(record: &Path) -> (Killed, String) {
     let mut child = Command::new(python())
         .arg(interop_dir().join("mcp_upstream.py"))
         .args(["0", "--record", record.to_str().unwrap(), "--json-response"])

@@ -12,9 +12,10 @@ use base64::Engine as _;
 use mandate_jose::jws::{Algorithm, SigningKey};
 use serde_json::{Value, json};
 
-use crate::gateway::{Killed, header, http_upstream, records};
+use crate::gateway::{Killed, header, http_upstream, mcp_upstream, missing_sdk, records};
 use crate::grants::post_form;
 use crate::harness::{BIN, Server, ok};
+use crate::harness::{interop_dir, python};
 
 const SECRET: &str = "edge-upstream-secret-93b1c7d2";
 
@@ -85,26 +86,37 @@ fn start_gateway(control_plane: &str, key_file: &Path, listen: &str) -> Killed {
     Killed(child)
 }
 
-#[tokio::test]
-async fn standalone_gateway_against_a_remote_mandate() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), None);
-    let url = server.url.clone();
-    let record = dir.path().join("upstream.jsonl");
-    let (_upstream, upstream_url) = http_upstream(&record);
+/// The policy that lets the gateway get its token for the internal API.
+const GATEWAY_POLICY: &str = r#"
+@id("gateway-control")
+permit (principal == Mandate::Agent::"edge-gw", action == Mandate::Action::"token:issue",
+        resource == Mandate::Resource::"mandate-internal");
+"#;
+
+/// A control plane with the gateway's agent `edge-gw` (its key in
+/// `edge-gw.pem`), the internal API as resource `mandate-internal`, a free
+/// address for the gateway, and agents `others` (their keys returned).
+struct Edge {
+    server: Server,
+    listen: String,
+    gw_pem: std::path::PathBuf,
+    keys: Vec<SigningKey>,
+}
+
+fn edge(dir: &Path, others: &[&str]) -> Edge {
+    let server = Server::start(&dir.join("data"), None);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let listen = format!("127.0.0.1:{port}");
-    let route = format!("http://{listen}/gw/api");
-
-    let gw_key = key(dir.path(), "edge-gw");
-    let worker_key = key(dir.path(), "worker");
-    let gw_pem = dir.path().join("edge-gw.pem");
-    write_pem(&gw_key, &gw_pem);
-    for name in ["edge-gw", "worker"] {
+    let gw_pem = dir.join("edge-gw.pem");
+    write_pem(&key(dir, "edge-gw"), &gw_pem);
+    let mut keys = Vec::new();
+    for name in std::iter::once("edge-gw").chain(others.iter().copied()) {
+        if name != "edge-gw" {
+            keys.push(key(dir, name));
+        }
         ok(server.cli(&[
             "agent",
             "register",
@@ -114,7 +126,7 @@ async fn standalone_gateway_against_a_remote_mandate() {
             "--kind",
             "autonomous",
         ]));
-        let jwks = dir.path().join(format!("{name}.json"));
+        let jwks = dir.join(format!("{name}.json"));
         ok(server.cli(&[
             "agent",
             "jwks",
@@ -124,7 +136,7 @@ async fn standalone_gateway_against_a_remote_mandate() {
             jwks.to_str().unwrap(),
         ]));
     }
-    let internal = format!("{url}/internal/v1/gateway");
+    let internal = format!("{}/internal/v1/gateway", server.url);
     ok(server.cli(&[
         "resource",
         "add",
@@ -134,6 +146,29 @@ async fn standalone_gateway_against_a_remote_mandate() {
         "--scopes",
         "mandate:gateway",
     ]));
+    Edge {
+        server,
+        listen: format!("127.0.0.1:{port}"),
+        gw_pem,
+        keys,
+    }
+}
+
+#[tokio::test]
+async fn standalone_gateway_against_a_remote_mandate() {
+    let dir = tempfile::tempdir().unwrap();
+    let Edge {
+        server,
+        listen,
+        gw_pem,
+        keys,
+    } = edge(dir.path(), &["worker"]);
+    let worker_key = &keys[0];
+    let url = server.url.clone();
+    let internal = format!("{url}/internal/v1/gateway");
+    let record = dir.path().join("upstream.jsonl");
+    let (_upstream, upstream_url) = http_upstream(&record);
+    let route = format!("http://{listen}/gw/api");
     ok(server.cli_stdin(
         &["secret", "set", "edge-key", "--header", "x-api-key"],
         SECRET,
@@ -154,10 +189,8 @@ async fn standalone_gateway_against_a_remote_mandate() {
     let policy = dir.path().join("edge.cedar");
     std::fs::write(
         &policy,
-        r#"
-@id("gateway-control")
-permit (principal == Mandate::Agent::"edge-gw", action == Mandate::Action::"token:issue",
-        resource == Mandate::Resource::"mandate-internal");
+        GATEWAY_POLICY.to_owned()
+            + r#"
 @id("worker-tokens")
 permit (principal == Mandate::Agent::"worker", action == Mandate::Action::"token:issue",
         resource == Mandate::Resource::"api");
@@ -204,7 +237,7 @@ permit (principal == Mandate::Agent::"worker", action == Mandate::Action::"http:
             .await
         }
     };
-    let (status, _, body) = grant(&worker_key, "worker", &route, "read").await;
+    let (status, _, body) = grant(worker_key, "worker", &route, "read").await;
     assert_eq!(status, 200, "{body}");
     let worker_token = body["access_token"].as_str().unwrap().to_owned();
     let r = http
@@ -218,7 +251,7 @@ permit (principal == Mandate::Agent::"worker", action == Mandate::Action::"http:
     let body = r.text().await.unwrap();
     assert!(!body.contains(SECRET));
     // The worker may not get a gateway token either.
-    let (status, _, _) = grant(&worker_key, "worker", &internal, "mandate:gateway").await;
+    let (status, _, _) = grant(worker_key, "worker", &internal, "mandate:gateway").await;
     assert_ne!(status, 200);
 
     let _gw = start_gateway(&url, &gw_pem, &listen);
@@ -335,4 +368,106 @@ permit (principal == Mandate::Agent::"worker", action == Mandate::Action::"http:
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(records(&record).len(), 1);
+}
+
+/// The official MCP Python SDK on both sides of a standalone gateway: the
+/// client discovers the control plane from the gateway's 401 and metadata,
+/// gets its token there by `private_key_jwt`, sees only the tools the
+/// control plane's policy lets it call (a listing decided in one batch
+/// over the internal API), and is refused the forbidden one.
+#[tokio::test]
+async fn standalone_gateway_with_the_mcp_sdk_on_both_sides() {
+    if let Some(why) = missing_sdk() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "interop clients missing under CI: {why}"
+        );
+        eprintln!("skipping the standalone MCP test: {why}; run `bash interop/install.sh`");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Edge {
+        server,
+        listen,
+        gw_pem,
+        keys,
+    } = edge(dir.path(), &["mcp-bot"]);
+    let url = server.url.clone();
+    let bot_pem = dir.path().join("mcp-bot.pem");
+    write_pem(&keys[0], &bot_pem);
+    let record = dir.path().join("mcp.jsonl");
+    let (_mcp, mcp_url) = mcp_upstream(&record);
+    let route = format!("http://{listen}/gw/tools");
+    ok(server.cli_stdin(&["secret", "set", "tools-key", "--bearer"], SECRET));
+    ok(server.cli(&[
+        "resource",
+        "add",
+        "tools",
+        "--upstream",
+        &mcp_url,
+        "--kind",
+        "mcp",
+        "--credential",
+        "tools-key",
+        "--audience",
+        &route,
+        "--scopes",
+        "tools",
+    ]));
+    let policy = dir.path().join("edge.cedar");
+    std::fs::write(
+        &policy,
+        GATEWAY_POLICY.to_owned()
+            + r#"
+@id("bot-tokens")
+permit (principal == Mandate::Agent::"mcp-bot", action == Mandate::Action::"token:issue",
+        resource == Mandate::Resource::"tools");
+@id("bot-tools")
+permit (principal == Mandate::Agent::"mcp-bot", action == Mandate::Action::"mcp:tools/call",
+        resource in Mandate::Resource::"tools");
+@id("no-repo-deletes")
+forbid (principal, action == Mandate::Action::"mcp:tools/call",
+        resource == Mandate::Tool::"tools/delete_repo");
+"#,
+    )
+    .unwrap();
+    ok(server.cli(&["policy", "push", policy.to_str().unwrap(), "-m", "edge"]));
+    let _gw = start_gateway(&url, &gw_pem, &listen);
+
+    let out = Command::new(python())
+        .arg(interop_dir().join("mcp_client.py"))
+        .arg(&route)
+        .args(["--client-id", "mcp-bot", "--issuer", &url, "--key"])
+        .arg(&bot_pem)
+        .output()
+        .unwrap();
+    let client: Value = serde_json::from_str(&ok(out)).unwrap();
+    let tools: Vec<&str> = client["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"echo"), "{client}");
+    assert!(!tools.contains(&"delete_repo"), "{client}");
+    assert_eq!(client["echo"]["text"], "hello", "{client}");
+    assert_eq!(client["delete_repo"]["error"], true, "{client}");
+    assert_eq!(client["delete_repo"]["code"], -32003, "{client}");
+    assert_eq!(client["access_token"]["claims"]["aud"], route);
+    assert_eq!(client["access_token"]["claims"]["iss"], url);
+
+    let seen = records(&record);
+    assert!(!seen.is_empty());
+    for r in &seen {
+        let expected = format!("Bearer {SECRET}");
+        assert_eq!(header(r, "authorization"), Some(expected.as_str()), "{r}");
+        assert!(
+            !(r.to_string().contains("tools/call") && r.to_string().contains("delete_repo")),
+            "the forbidden call reached the upstream: {r}"
+        );
+    }
+    let denied = ok(server.cli(&["audit", "list", "--type", "gateway.mcp", "--json"]));
+    assert!(denied.contains("no-repo-deletes"), "{denied}");
+    assert!(denied.contains("edge-gw"), "{denied}");
+    assert!(!denied.contains(SECRET));
 }
