@@ -368,6 +368,21 @@ permit (principal == Mandate::Agent::"worker", action == Mandate::Action::"http:
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(records(&record).len(), 1);
+
+    // The gateway's own agent suspended: the kill switch revokes its token
+    // for the internal API, and the gateway, cut off, fails closed.
+    let (status, _, body) = grant(worker_key, "worker", &route, "read").await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = body["access_token"].as_str().unwrap().to_owned();
+    ok(server.cli(&["agent", "suspend", "edge-gw"]));
+    let r = http
+        .get(format!("{route}/hello"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(records(&record).len(), 1);
 }
 
 /// The official MCP Python SDK on both sides of a standalone gateway: the
