@@ -507,3 +507,24 @@ impl Remote {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::check_transport;
+
+    #[test]
+    fn plain_http_to_a_remote_control_plane_is_refused() {
+        let ok = |u: &str| check_transport(&url::Url::parse(u).unwrap());
+        assert!(ok("https://mandate.example.com").is_ok());
+        assert!(ok("http://127.0.0.1:8420").is_ok());
+        assert!(ok("http://[::1]:8420").is_ok());
+        assert!(ok("http://localhost:8420").is_ok());
+        // The gateway's token and the credentials would cross the network
+        // in the clear.
+        assert!(ok("http://mandate.example.com").is_err());
+        assert!(ok("http://10.0.0.7:8420").is_err());
+        assert!(ok("ftp://127.0.0.1").is_err());
+    }
+}

@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod attacks;
+mod internal;
 mod mcp;
 mod secrets;
 mod support;

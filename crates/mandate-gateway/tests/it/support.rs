@@ -231,6 +231,18 @@ async fn env_full(
             .unwrap();
     }
     engine
+        .add_resource(
+            &admin,
+            NewResource {
+                name: "mandate-internal".into(),
+                audience: format!("{url}{}", mandate_gateway::INTERNAL_PATH),
+                scopes: vec![mandate_gateway::GATEWAY_SCOPE.into(), "other".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    engine
         .push_policies(
             &admin,
             vec![PolicyFile {
@@ -244,7 +256,7 @@ async fn env_full(
     let mut config = GatewayConfig::new(&url, &url);
     config.durable_audit = durable_audit;
     let gw = Gateway::new(engine.clone(), config).unwrap();
-    let app = gw.router();
+    let app = gw.router().merge(gw.internal_router().unwrap());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -265,6 +277,17 @@ impl Env {
     /// A token for route `route` with `scope`, optionally DPoP-bound to
     /// `dpop_key`.
     pub async fn token(&self, route: &str, scope: &str, dpop_key: Option<&SigningKey>) -> String {
+        let resource = format!("{}/gw/{route}", self.url);
+        self.token_for(&resource, scope, dpop_key).await
+    }
+
+    /// A token for audience `resource` with `scope`, optionally DPoP-bound.
+    pub async fn token_for(
+        &self,
+        resource: &str,
+        scope: &str,
+        dpop_key: Option<&SigningKey>,
+    ) -> String {
         let endpoint = format!("{}/oauth2/token", self.url);
         let assertion = self
             .key
@@ -277,13 +300,12 @@ impl Env {
                 .unwrap(),
             )
             .unwrap();
-        let resource = format!("{}/gw/{route}", self.url);
         let params: Vec<(String, String)> = [
             ("grant_type", "client_credentials"),
             ("client_id", "alpha"),
             ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
             ("client_assertion", assertion.as_str()),
-            ("resource", resource.as_str()),
+            ("resource", resource),
             ("scope", scope),
         ]
         .iter()
