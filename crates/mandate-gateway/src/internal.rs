@@ -53,17 +53,20 @@ impl Gateway {
             gw: self.clone(),
             engine: engine.clone(),
         };
+        // Full paths, not a nested router: the caller check compares the
+        // DPoP proof's `htu` with the request's whole path.
+        let at = |p: &str| format!("{INTERNAL_PATH}{p}");
         let api = Router::new()
-            .route("/routes/{name}", get(route))
-            .route("/authenticate", post(authenticate))
-            .route("/decisions", post(decisions))
-            .route("/audit", post(audit))
-            .route("/credentials/{name}", post(credential))
-            .route("/upstream-jwt", post(upstream_jwt))
+            .route(&at("/routes/{name}"), get(route))
+            .route(&at("/authenticate"), post(authenticate))
+            .route(&at("/decisions"), post(decisions))
+            .route(&at("/audit"), post(audit))
+            .route(&at("/credentials/{name}"), post(credential))
+            .route(&at("/upstream-jwt"), post(upstream_jwt))
             .layer(axum::middleware::from_fn_with_state(state.clone(), caller))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(state);
-        Some(Router::new().nest(INTERNAL_PATH, api))
+        Some(api)
     }
 }
 

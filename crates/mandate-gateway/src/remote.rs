@@ -5,6 +5,9 @@
 //! discovery; tokens are checked against the published JWKS before the
 //! control plane is asked, so forged or expired tokens cost no round trip.
 //!
+//! The gateway's token is DPoP-bound (RFC 9449) to a key made at start
+//! that never leaves the process: a copy of the token alone opens nothing.
+//!
 //! Nothing is decided from a stale copy: the control plane checks each
 //! request's token (so a revocation or a suspension holds at once) and
 //! decides each call. Routes are kept for [`ROUTE_TTL`].
@@ -72,6 +75,9 @@ pub(crate) struct Remote {
     agent: String,
     timeout: Duration,
     key: SigningKey,
+    /// The key the gateway's token is bound to.
+    dpop: SigningKey,
+    dpop_jwk: serde_json::Value,
     http: reqwest::Client,
     issuer: String,
     token_endpoint: String,
@@ -150,10 +156,18 @@ impl Remote {
         for u in [&token_endpoint, &jwks_uri] {
             check_transport(&url::Url::parse(u).map_err(|e| format!("`{u}`: {e}"))?)?;
         }
+        let dpop = SigningKey::generate(Algorithm::Es256)
+            .map_err(|e| format!("cannot make the DPoP key: {e}"))?;
+        let dpop_jwk = dpop
+            .public_jwk()
+            .map_err(|e| format!("cannot make the DPoP key: {e}"))?
+            .to_json();
         let remote = Self {
             agent: config.agent,
             timeout: config.timeout,
             key: config.key,
+            dpop,
+            dpop_jwk,
             http,
             internal: format!("{base}{INTERNAL_PATH}"),
             issuer,
@@ -197,6 +211,35 @@ impl Remote {
         Ok(set)
     }
 
+    /// A DPoP proof of the gateway's key for `method` `htu` (RFC 9449 §4.2).
+    fn proof(
+        &self,
+        method: &str,
+        htu: &str,
+        nonce: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<String, String> {
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.dpop_jwk});
+        let mut claims = serde_json::json!({
+            "htm": method, "htu": htu,
+            "iat": OffsetDateTime::now_utc().unix_timestamp(),
+            "jti": mandate_jose::random::token::<16>().map_err(|e| e.to_string())?,
+        });
+        if let Some(n) = nonce {
+            claims["nonce"] = n.into();
+        }
+        if let Some(t) = token {
+            use base64::Engine as _;
+            let ath = mandate_jose::digest::sha256(&[t.as_bytes()]);
+            claims["ath"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(ath)
+                .into();
+        }
+        self.dpop
+            .sign_with_header(header.to_string().as_bytes(), claims.to_string().as_bytes())
+            .map_err(|e| format!("cannot sign a DPoP proof: {e}"))
+    }
+
     /// The gateway's access token for the internal API, fetched anew a
     /// quarter of its lifetime before it expires.
     async fn bearer(&self) -> Result<String, String> {
@@ -215,6 +258,63 @@ impl Remote {
         if let Some(t) = current() {
             return Ok(t);
         }
+        let mut nonce: Option<String> = None;
+        let mut attempts = 0;
+        let resp = loop {
+            attempts += 1;
+            let resp = self.request_token(nonce.as_deref()).await?;
+            if resp.status().is_success() {
+                break resp;
+            }
+            // RFC 9449 §8: the server asks for its nonce; once.
+            let fresh = resp
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match fresh {
+                Some(n) if attempts == 1 && resp.status() == http::StatusCode::BAD_REQUEST => {
+                    nonce = Some(n);
+                }
+                _ => {
+                    return Err(format!(
+                        "the gateway's own token was refused: {}",
+                        problem_text(resp).await
+                    ));
+                }
+            }
+        };
+        let answer: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("{}: {e}", self.token_endpoint))?;
+        let token = answer
+            .get("access_token")
+            .and_then(|v| v.as_str())
+            .ok_or("the token endpoint's answer has no access_token")?
+            .to_owned();
+        if answer.get("token_type").and_then(|v| v.as_str()) != Some("DPoP") {
+            return Err(
+                "the control plane did not bind the gateway's token to its DPoP key".into(),
+            );
+        }
+        let lifetime = answer
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(60);
+        let own = Own {
+            token: token.clone(),
+            renew_at: Instant::now() + Duration::from_secs(lifetime * 3 / 4),
+        };
+        if let Ok(mut o) = self.own.write() {
+            *o = Some(Arc::new(own));
+        }
+        Ok(token)
+    }
+
+    /// One token request: client credentials with a `private_key_jwt`, the
+    /// token bound to the DPoP key.
+    async fn request_token(&self, nonce: Option<&str>) -> Result<reqwest::Response, String> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let jti = mandate_jose::random::token::<16>().map_err(|e| e.to_string())?;
         let claims = serde_json::json!({
@@ -238,45 +338,19 @@ impl Remote {
             ("scope", GATEWAY_SCOPE),
         ];
         let body = serde_urlencoded::to_string(form).map_err(|e| e.to_string())?;
-        let resp = self
-            .http
+        let proof = self.proof("POST", &self.token_endpoint, nonce, None)?;
+        self.http
             .post(&self.token_endpoint)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
+            .header("dpop", proof)
             .body(body)
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| format!("{}: {e}", self.token_endpoint))?;
-        if !resp.status().is_success() {
-            return Err(format!(
-                "the gateway's own token was refused: {}",
-                problem_text(resp).await
-            ));
-        }
-        let answer: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{}: {e}", self.token_endpoint))?;
-        let token = answer
-            .get("access_token")
-            .and_then(|v| v.as_str())
-            .ok_or("the token endpoint's answer has no access_token")?
-            .to_owned();
-        let lifetime = answer
-            .get("expires_in")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(60);
-        let own = Own {
-            token: token.clone(),
-            renew_at: Instant::now() + Duration::from_secs(lifetime * 3 / 4),
-        };
-        if let Ok(mut o) = self.own.write() {
-            *o = Some(Arc::new(own));
-        }
-        Ok(token)
+            .map_err(|e| format!("{}: {e}", self.token_endpoint))
     }
 
     /// One internal API call, retried once with a fresh token when the
@@ -290,10 +364,14 @@ impl Remote {
         let url = format!("{}{path}", self.internal);
         for attempt in 0..2 {
             let token = self.bearer().await?;
+            // The control plane checks `htu` against its own public URL.
+            let htu = format!("{}{INTERNAL_PATH}{path}", self.issuer);
+            let proof = self.proof(method.as_str(), &htu, None, Some(&token))?;
             let mut req = self
                 .http
                 .request(method.clone(), &url)
-                .bearer_auth(&token)
+                .header(http::header::AUTHORIZATION, format!("DPoP {token}"))
+                .header("dpop", proof)
                 .timeout(self.timeout);
             if let Some(b) = body {
                 req = req.json(b);

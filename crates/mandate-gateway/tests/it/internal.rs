@@ -75,7 +75,11 @@ async fn int_02_a_gateway_cannot_ship_events_it_does_not_own() {
         let before = env.events(forged).await.len();
         let (status, body, _) = post(&env.url, "/audit", Some(&token), &event(forged)).await;
         assert_eq!(status, 400, "{forged}: {body}");
-        assert_eq!(env.events(forged).await.len(), before, "{forged} was written");
+        assert_eq!(
+            env.events(forged).await.len(),
+            before,
+            "{forged} was written"
+        );
     }
     // Its own events are written, naming the gateway that shipped them,
     // whatever the gateway says.

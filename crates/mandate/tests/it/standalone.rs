@@ -355,6 +355,25 @@ permit (principal == Mandate::Agent::"worker", action == Mandate::Action::"http:
     assert!(fetched.contains("edge-gw"), "{fetched}");
     let everything = ok(server.cli(&["audit", "list", "--json"]));
     assert!(!everything.contains(SECRET));
+    // The gateway's own token is bound to its DPoP key.
+    let issued: Value = serde_json::from_str(&ok(server.cli(&[
+        "audit",
+        "list",
+        "--type",
+        "token.issued",
+        "--json",
+    ])))
+    .unwrap();
+    let gateway_tokens: Vec<&Value> = issued
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["agent"] == "edge-gw")
+        .collect();
+    assert!(!gateway_tokens.is_empty());
+    for t in gateway_tokens {
+        assert_eq!(t["detail"]["dpop_bound"], true, "{t}");
+    }
 
     // Revoked on the control plane: refused at the gateway on the next
     // request, with no wait for a cache.
