@@ -133,37 +133,44 @@ pub struct AuditEvent {
 /// Writes `v` as compact JSON with every object's keys sorted, whatever
 /// order the map keeps them in (serde_json's `preserve_order` feature may be
 /// on in one build and off in another: the hash must not depend on it).
-fn write_sorted(v: &serde_json::Value, out: &mut String) {
+fn write_sorted(v: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
     match v {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            out.push('{');
+            out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                put_json(out, k);
+                out.push(b':');
                 if let Some(inner) = map.get(k) {
                     write_sorted(inner, out);
                 }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_sorted(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => put_json(out, scalar),
     }
+}
+
+/// Appends `v` as compact JSON (what `Display` of a `serde_json::Value`
+/// writes), without an intermediate string.
+fn put_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Serialising a string or a JSON value into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, v);
 }
 
 impl AuditEvent {
@@ -179,19 +186,25 @@ impl AuditEvent {
         outcome: Outcome,
         detail: &serde_json::Value,
     ) -> Vec<u8> {
-        use serde_json::Value;
-        let opt = |o: Option<&str>| o.map_or(Value::Null, |s| Value::String(s.to_owned()));
-        let mut out = format!(
-            "{{\"seq\":{seq},\"time_ms\":{},\"type\":{},\"actor\":{},\"target\":{},\"outcome\":{},\"detail\":",
-            unix_millis(time),
-            Value::String(draft_type.to_owned()),
-            opt(actor),
-            opt(target),
-            Value::String(outcome.as_str().to_owned()),
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(
+            format!(
+                "{{\"seq\":{seq},\"time_ms\":{},\"type\":",
+                unix_millis(time)
+            )
+            .as_bytes(),
         );
+        put_json(&mut out, draft_type);
+        out.extend_from_slice(b",\"actor\":");
+        put_json(&mut out, &actor);
+        out.extend_from_slice(b",\"target\":");
+        put_json(&mut out, &target);
+        out.extend_from_slice(b",\"outcome\":");
+        put_json(&mut out, outcome.as_str());
+        out.extend_from_slice(b",\"detail\":");
         write_sorted(detail, &mut out);
-        out.push('}');
-        out.into_bytes()
+        out.push(b'}');
+        out
     }
 
     /// This event's canonical bytes.
@@ -211,6 +224,32 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash chain of existing logs depends on these bytes: escapes,
+    /// non-ASCII text, nesting and numbers come out exactly as
+    /// `serde_json`'s compact `Display` writes them, keys sorted.
+    #[test]
+    fn canonical_detail_is_compact_json_with_sorted_keys() {
+        let tricky = "q\"b\\n\n\t\u{7}\u{1F600}é</script>";
+        let detail = serde_json::json!({
+            "z": [1, -2, 3, true, null, tricky],
+            "a": {"y": tricky, "b": {"k": [], "c": {}}},
+            tricky: "key",
+            "n": i64::MIN,
+            "u": u64::MAX,
+        });
+        let t = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+        let bytes =
+            AuditEvent::canonical_bytes(1, t, tricky, Some(tricky), None, Outcome::Denied, &detail);
+        let expected = format!(
+            "{{\"seq\":1,\"time_ms\":1795428000000,\"type\":{},\"actor\":{},\"target\":null,\"outcome\":\"denied\",\"detail\":{}}}",
+            serde_json::Value::String(tricky.to_owned()),
+            serde_json::Value::String(tricky.to_owned()),
+            detail,
+        );
+        // Without `preserve_order`, a `Map` is sorted, so `Display` sorts.
+        assert_eq!(String::from_utf8_lossy(&bytes), expected);
+    }
 
     #[test]
     fn canonical_bytes_are_stable_and_cover_every_field() {

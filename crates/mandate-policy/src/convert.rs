@@ -127,12 +127,34 @@ fn context(schema: &Schema, action: Action, c: &RequestContext) -> Result<Contex
     }
 }
 
+/// Most client addresses whose `ipaddr` values are kept; past it the
+/// cache starts over.
+const IP_CACHE_MAX: usize = 4096;
+
+/// `ipaddr` values by address: making one parses the extension's name with
+/// Cedar's grammar and evaluates the call, which cost as much as the rest
+/// of the context together, and requests come from few addresses.
+static IP_VALUES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<IpAddr, Value>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// An `ipaddr` extension value.
 fn ip_value(ip: IpAddr) -> Result<Value, String> {
+    if let Ok(cache) = IP_VALUES.lock()
+        && let Some(v) = cache.get(&ip)
+    {
+        return Ok(v.clone());
+    }
     let expr = RestrictedExpression::new_ip(ip.to_string());
-    RestrictedEvaluator::new(Extensions::all_available())
+    let value = RestrictedEvaluator::new(Extensions::all_available())
         .interpret(AsRef::<ast::RestrictedExpr>::as_ref(&expr).as_borrowed())
-        .map_err(|e| format!("invalid client address `{ip}`: {e}"))
+        .map_err(|e| format!("invalid client address `{ip}`: {e}"))?;
+    if let Ok(mut cache) = IP_VALUES.lock() {
+        if cache.len() >= IP_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(ip, value.clone());
+    }
+    Ok(value)
 }
 
 /// Checks, with Cedar's request validation, that the contexts this module builds
