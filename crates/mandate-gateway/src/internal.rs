@@ -209,7 +209,17 @@ async fn authenticate(State(s): State<Internal>, Json(req): Json<AuthenticateReq
         .authenticate(&s.engine, &route, &req.method, &req.url, &headers)
         .await
     {
-        Ok(t) => AuthenticateAnswer::Token(Box::new((*t).clone())),
+        Ok(t) => {
+            let decisions = req
+                .calls
+                .into_iter()
+                .map(|c| decide_locally(&s.engine, &t, &route.name, req.client_ip, c))
+                .collect();
+            AuthenticateAnswer::Token {
+                token: Box::new((*t).clone()),
+                decisions,
+            }
+        }
         Err(r) if r.status == 503 => return problem::unavailable(&r.description),
         Err(r) => refused(r),
     };

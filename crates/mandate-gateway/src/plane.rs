@@ -19,6 +19,16 @@ use crate::remote::Remote;
 use crate::verify::{Cache, Refusal};
 use crate::wire::CallSpec;
 
+/// A request as the gateway received it, for the token check.
+#[derive(Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    pub(crate) method: &'a str,
+    /// Its public URL.
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) client_ip: Option<IpAddr>,
+}
+
 #[derive(Clone)]
 pub(crate) enum Plane {
     /// The engine of this process.
@@ -63,18 +73,22 @@ impl Plane {
     }
 
     /// The verified token of a request to `route` at public `url`, or why
-    /// it is refused.
+    /// it is refused. A remote control plane also decides `calls` in the
+    /// same round trip (their decisions come back in order); locally they
+    /// are left to [`Plane::decide`], which costs no trip.
     pub(crate) async fn authenticate(
         &self,
         cache: &Cache,
         route: &GatewayRoute,
-        method: &str,
-        url: &str,
-        headers: &HeaderMap,
-    ) -> Result<Arc<AccessToken>, Refusal> {
+        request: Presented<'_>,
+        calls: Vec<CallSpec>,
+    ) -> Result<(Arc<AccessToken>, Vec<CallDecision>), Refusal> {
         match self {
-            Plane::Local(e) => cache.authenticate(e, route, method, url, headers).await,
-            Plane::Remote(r) => r.authenticate(route, method, url, headers).await,
+            Plane::Local(e) => cache
+                .authenticate(e, route, request.method, request.url, request.headers)
+                .await
+                .map(|t| (t, Vec::new())),
+            Plane::Remote(r) => r.authenticate(route, request, calls).await,
         }
     }
 

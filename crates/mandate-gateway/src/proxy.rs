@@ -248,19 +248,27 @@ async fn handle_inner(
         return finish_refusal(gw, audit, resp).await;
     }
     let url = format!("{}{rest}", gw.route_url(resource));
-    let token = match gw
+    // An HTTP route's decision depends only on the method and path: asked
+    // with the token check, it costs a remote control plane no extra trip.
+    let http_call = (route.kind != "mcp").then(|| http_call(&parts.method, rest));
+    let presented = crate::plane::Presented {
+        method: parts.method.as_str(),
+        url: &url,
+        headers: &parts.headers,
+        client_ip,
+    };
+    let (token, pre_decided) = match gw
         .inner
         .plane
         .authenticate(
             &gw.inner.verified,
             &route,
-            parts.method.as_str(),
-            &url,
-            &parts.headers,
+            presented,
+            http_call.iter().cloned().collect(),
         )
         .await
     {
-        Ok(t) => t,
+        Ok((t, mut decided)) => (t, decided.pop()),
         Err(r) => {
             audit.set("error", r.error.unwrap_or("missing_token"));
             audit.set("error_description", r.description.clone());
@@ -283,10 +291,29 @@ async fn handle_inner(
         rest,
         client_ip,
     };
-    if route.kind == "mcp" {
-        mcp::handle(&call, parts, body, audit).await
-    } else {
-        http_request(&call, parts, body, audit).await
+    match http_call {
+        None => mcp::handle(&call, parts, body, audit).await,
+        Some(spec) => {
+            let decision = match pre_decided {
+                Some(d) => d,
+                None => call.decide(spec).await,
+            };
+            http_request(&call, parts, body, decision, audit).await
+        }
+    }
+}
+
+/// The `http:request` call of `method` on `rest` (below the route).
+fn http_call(method: &Method, rest: &str) -> CallSpec {
+    CallSpec {
+        action: Action::HttpRequest,
+        tool: None,
+        args: serde_json::Map::new(),
+        http: Some(HttpRequest {
+            method: method.as_str().to_owned(),
+            path: if rest.is_empty() { "/" } else { rest }.to_owned(),
+        }),
+        mcp: None,
     }
 }
 
@@ -340,21 +367,9 @@ async fn http_request(
     call: &Call<'_>,
     parts: http::request::Parts,
     body: Body,
+    decision: CallDecision,
     audit: &mut Audit,
 ) -> Response {
-    let path = if call.rest.is_empty() { "/" } else { call.rest };
-    let decision = call
-        .decide(CallSpec {
-            action: Action::HttpRequest,
-            tool: None,
-            args: serde_json::Map::new(),
-            http: Some(HttpRequest {
-                method: parts.method.as_str().to_owned(),
-                path: path.to_owned(),
-            }),
-            mcp: None,
-        })
-        .await;
     audit.decision(&decision);
     if !decision.allowed {
         let detail = if decision.errors.is_empty() {

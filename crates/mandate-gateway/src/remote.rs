@@ -17,7 +17,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
 use mandate_core::AuditDraft;
 use mandate_engine::OpenedSecret;
 use mandate_engine::gateway::{CallDecision, GatewayRoute};
@@ -29,6 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::plane::Presented;
 use crate::verify::{self, Refusal};
 use crate::wire::{
     AuditRequest, AuthenticateAnswer, AuthenticateRequest, CallSpec, CredentialAnswer,
@@ -435,10 +435,10 @@ impl Remote {
     pub(crate) async fn authenticate(
         &self,
         route: &GatewayRoute,
-        method: &str,
-        url: &str,
-        headers: &HeaderMap,
-    ) -> Result<Arc<AccessToken>, Refusal> {
+        request: Presented<'_>,
+        calls: Vec<CallSpec>,
+    ) -> Result<(Arc<AccessToken>, Vec<CallDecision>), Refusal> {
+        let headers = request.headers;
         let Some((scheme, token)) = verify::credentials(headers)? else {
             return Err(Refusal::missing());
         };
@@ -470,18 +470,20 @@ impl Remote {
         }
         let req = AuthenticateRequest {
             resource: route.name.clone(),
-            method: method.to_owned(),
-            url: url.to_owned(),
+            method: request.method.to_owned(),
+            url: request.url.to_owned(),
             authorization: format!("{scheme} {token}"),
             dpop: headers
                 .get("dpop")
                 .map(|v| v.to_str().unwrap_or("\u{0}").to_owned()),
+            calls,
+            client_ip: request.client_ip,
         };
         match self
             .call::<_, AuthenticateAnswer>(http::Method::POST, "/authenticate", Some(&req))
             .await
         {
-            Ok(AuthenticateAnswer::Token(t)) => Ok(Arc::new(*t)),
+            Ok(AuthenticateAnswer::Token { token, decisions }) => Ok((Arc::new(*token), decisions)),
             Ok(AuthenticateAnswer::Refused {
                 status,
                 error,

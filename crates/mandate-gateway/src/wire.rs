@@ -37,13 +37,24 @@ pub(crate) struct AuthenticateRequest {
     pub authorization: String,
     #[serde(default)]
     pub dpop: Option<String>,
+    /// Calls to decide at once when the token is valid (an HTTP route's
+    /// `http:request`: one round trip instead of two).
+    #[serde(default)]
+    pub calls: Vec<CallSpec>,
+    #[serde(default)]
+    pub client_ip: Option<IpAddr>,
 }
 
-/// The verified token, or why the request is refused.
+/// The verified token (with the decisions on the request's `calls`), or
+/// why the request is refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum AuthenticateAnswer {
-    Token(Box<AccessToken>),
+    Token {
+        token: Box<AccessToken>,
+        #[serde(default)]
+        decisions: Vec<CallDecision>,
+    },
     Refused {
         status: u16,
         error: Option<String>,
