@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::Duration;
 
-pub use access::{AccessToken, Presented, PresentedRefusal};
+pub use access::{ACCESS_TOKEN_ALGORITHMS, AccessToken, Presented, PresentedRefusal};
 pub use admin::TokenInfo;
 pub use client::{AWS_IID_ASSERTION_TYPE, JWT_BEARER_ASSERTION_TYPE, JWT_SPIFFE_ASSERTION_TYPE};
 use dpop::{DpopCheck, DpopFailure};

@@ -121,7 +121,7 @@ async fn caller(State(s): State<Internal>, mut req: Request, next: Next) -> Resp
     // route's tokens are (a revocation anywhere drops the cached entry);
     // its audience, binding (the DPoP proof, on every call) and scope are
     // checked on every call.
-    let t = match s.gw.inner.verified.verified(&s.engine, &token).await {
+    let verified = match s.gw.inner.verified.verified(&s.engine, &token).await {
         Ok(t) => t,
         Err(r) if r.status == 503 => return problem::unavailable(&r.description),
         Err(r) => {
@@ -129,24 +129,23 @@ async fn caller(State(s): State<Internal>, mut req: Request, next: Next) -> Resp
             return rejected(&s.engine, resp, why).await;
         }
     };
-    if t.audience != audience {
-        let why = format!("the token is for `{}`", t.audience);
-        let (resp, why) = refuse(401, "invalid_token", why);
-        return rejected(&s.engine, resp, why).await;
-    }
-    match s.engine.check_binding(&t, presented).await {
-        Ok(Ok(())) => {}
+    let t = match s
+        .engine
+        .check_verified_presented(verified, presented, &audience, GATEWAY_SCOPE)
+        .await
+    {
+        Ok(Ok(t)) => t,
         Ok(Err(r)) => {
-            let (resp, why) = refuse(401, r.error, r.description);
+            let status = if r.error == "insufficient_scope" {
+                403
+            } else {
+                401
+            };
+            let (resp, why) = refuse(status, r.error, r.description);
             return rejected(&s.engine, resp, why).await;
         }
         Err(e) => return problem::unavailable(&format!("the caller cannot be checked: {e}")),
-    }
-    if !t.scopes.iter().any(|sc| sc == GATEWAY_SCOPE) {
-        let why = format!("the token lacks scope `{GATEWAY_SCOPE}`");
-        let (resp, why) = refuse(403, "insufficient_scope", why);
-        return rejected(&s.engine, resp, why).await;
-    }
+    };
     req.extensions_mut().insert(Caller(t.record.agent.clone()));
     next.run(req).await
 }

@@ -133,8 +133,7 @@ impl Gateway {
         remote: RemoteConfig,
     ) -> Result<Self, StartError> {
         let http = http_client(&config)?;
-        let control = http_client(&config)?;
-        let r = remote::Remote::connect(remote, control)
+        let r = remote::Remote::connect(remote, http.clone())
             .await
             .map_err(StartError::ControlPlane)?;
         config.authorization_server = r.issuer().to_owned();

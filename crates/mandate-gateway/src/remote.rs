@@ -40,8 +40,6 @@ use crate::wire::{
 pub(crate) const ROUTE_TTL: Duration = Duration::from_secs(2);
 /// Least time between two JWKS fetches prompted by an unknown key.
 const JWKS_REFETCH: Duration = Duration::from_secs(10);
-/// The algorithms Mandate signs its access tokens with.
-const TOKEN_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
 
 /// How a standalone gateway reaches and proves itself to its Mandate.
 pub struct RemoteConfig {
@@ -229,11 +227,7 @@ impl Remote {
             claims["nonce"] = n.into();
         }
         if let Some(t) = token {
-            use base64::Engine as _;
-            let ath = mandate_jose::digest::sha256(&[t.as_bytes()]);
-            claims["ath"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(ath)
-                .into();
+            claims["ath"] = mandate_engine::oauth::dpop::access_token_hash(t).into();
         }
         self.dpop
             .sign_with_header(header.to_string().as_bytes(), claims.to_string().as_bytes())
@@ -417,10 +411,10 @@ impl Remote {
         let jws = jws::decode(token, jws::DEFAULT_MAX_TOKEN_LEN)
             .map_err(|e| format!("not a JWT: {e}"))?;
         jws.header()
-            .check_typ("at+jwt")
+            .check_typ(mandate_engine::ACCESS_TOKEN_TYP)
             .map_err(|e| format!("not an access token: {e}"))?;
         let payload = jws
-            .verify(jwks, &TOKEN_ALGORITHMS)
+            .verify(jwks, &mandate_engine::oauth::ACCESS_TOKEN_ALGORITHMS)
             .map_err(|e| format!("signature: {e}"))?
             .into_parts()
             .1;

@@ -15,7 +15,8 @@ use super::split_scope;
 use crate::tokens::ACCESS_TOKEN_TYP;
 use crate::{Engine, Result};
 
-const SIGNING_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
+/// The algorithms Mandate signs its access tokens with.
+pub const ACCESS_TOKEN_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
 
 /// A valid Mandate access token (serialised for standalone gateways).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -60,7 +61,7 @@ impl Engine {
             return Ok(Err(format!("not an access token: {e}")));
         }
         let jwks = self.hot_jwks().await?;
-        let payload = match jws.verify(&jwks, &SIGNING_ALGORITHMS) {
+        let payload = match jws.verify(&jwks, &ACCESS_TOKEN_ALGORITHMS) {
             Ok(v) => v.into_parts().1,
             Err(e) => return Ok(Err(format!("signature: {e}"))),
         };
@@ -157,21 +158,40 @@ impl Engine {
         audience: &str,
         scope: &str,
     ) -> Result<std::result::Result<AccessToken, PresentedRefusal>> {
-        let refuse = |error, description: String| Ok(Err(PresentedRefusal { error, description }));
         let t = match self.verify_access_token(p.token).await? {
             Ok(t) => t,
-            Err(why) => return refuse("invalid_token", why),
+            Err(why) => {
+                return Ok(Err(PresentedRefusal {
+                    error: "invalid_token",
+                    description: why,
+                }));
+            }
         };
-        if t.audience != audience {
+        self.check_verified_presented(t, p, audience, scope).await
+    }
+
+    /// [`Engine::check_presented`] for a token already verified (`t`, a
+    /// copy kept by its hash, say): for `audience`, bound as presented,
+    /// holding `scope`.
+    pub async fn check_verified_presented<T: std::borrow::Borrow<AccessToken>>(
+        &self,
+        t: T,
+        p: Presented<'_>,
+        audience: &str,
+        scope: &str,
+    ) -> Result<std::result::Result<T, PresentedRefusal>> {
+        let refuse = |error, description: String| Ok(Err(PresentedRefusal { error, description }));
+        let token: &AccessToken = t.borrow();
+        if token.audience != audience {
             return refuse(
                 "invalid_token",
-                format!("the token is for `{}`", t.audience),
+                format!("the token is for `{}`", token.audience),
             );
         }
-        if let Err(refusal) = self.check_binding(&t, p).await? {
+        if let Err(refusal) = self.check_binding(token, p).await? {
             return Ok(Err(refusal));
         }
-        if !t.scopes.iter().any(|s| s == scope) {
+        if !token.scopes.iter().any(|s| s == scope) {
             return refuse(
                 "insufficient_scope",
                 format!("the token lacks scope `{scope}`"),
