@@ -86,6 +86,22 @@ impl AgentKind {
             AgentKind::OnBehalfOf => "on-behalf-of",
         }
     }
+
+    /// The kind as tokens (`agent_kind`) and policies (`principal.kind`)
+    /// spell it: an identifier, so `on_behalf_of`.
+    pub fn claim_value(self) -> &'static str {
+        match self {
+            AgentKind::Autonomous => "autonomous",
+            AgentKind::OnBehalfOf => "on_behalf_of",
+        }
+    }
+
+    /// The kind of an `agent_kind` claim ([`AgentKind::claim_value`]).
+    pub fn from_claim(s: &str) -> Option<Self> {
+        [AgentKind::Autonomous, AgentKind::OnBehalfOf]
+            .into_iter()
+            .find(|k| k.claim_value() == s)
+    }
 }
 
 impl fmt::Display for AgentStatus {

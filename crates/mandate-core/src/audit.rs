@@ -22,6 +22,9 @@ pub enum Outcome {
     Success,
     /// The request was refused (bad input, no permission, policy deny).
     Denied,
+    /// The request was allowed but could not be completed: the upstream
+    /// (or its credential) failed. The detail says how.
+    Failed,
 }
 
 impl Outcome {
@@ -30,6 +33,7 @@ impl Outcome {
         match self {
             Outcome::Success => "success",
             Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
         }
     }
 
@@ -38,6 +42,7 @@ impl Outcome {
         match s {
             "success" => Some(Outcome::Success),
             "denied" => Some(Outcome::Denied),
+            "failed" => Some(Outcome::Failed),
             _ => None,
         }
     }

@@ -57,9 +57,7 @@ impl Engine {
         let t = call.token;
         let mut chain = t.record.chain.clone();
         chain.pop();
-        let on_behalf_of = (t.claims.get("agent_kind").and_then(|v| v.as_str())
-            == Some("on-behalf-of"))
-        .then(|| t.subject.clone());
+        let on_behalf_of = t.on_behalf_of().map(str::to_owned);
         let context = RequestContext {
             attestation: None,
             delegation: Delegation { chain },

@@ -31,6 +31,7 @@ pub use attest::{
     AttestOutcome, AttestReport, Attested, Binding, IssuedJoinToken, MAX_JOIN_TOKEN_TTL_SECS,
     ProviderInfo, Shadow, claims_digest,
 };
+pub use mandate_store::EmptySegments;
 pub use policy::{PolicyFile, PolicyVersion, agent_entity};
 pub use resources::{
     DEFAULT_ROUTE_TIMEOUT_SECS, NewResource, RESOURCE_KINDS, Resource, SENSITIVITIES,

@@ -372,6 +372,7 @@ impl Engine {
         audit.set("resource", resource.name.clone());
 
         let requested = p.get("scope").map(split_scope).unwrap_or_default();
+        audit.set("requested_scope", requested.join(" "));
         if let Some(s) = requested.iter().find(|s| !resource.scopes.contains(s)) {
             return Err(OAuthError::scope(format!(
                 "`{s}` is not a scope of resource `{}`",
@@ -535,10 +536,11 @@ impl Engine {
         };
         chain.push(actor.agent.name.to_string());
         let kind = if user.is_some() {
-            "on_behalf_of"
+            mandate_core::AgentKind::OnBehalfOf
         } else {
-            crate::policy::policy_kind(actor.agent.kind)
-        };
+            actor.agent.kind
+        }
+        .claim_value();
         // `last_seen_at` moves at most once a minute: one write less per
         // token for busy agents.
         let touch_agent = actor.attested
@@ -682,10 +684,7 @@ impl Engine {
                 Ok(Subject {
                     chain: parent.record.chain.clone(),
                     sub: parent.subject.clone(),
-                    user: (parent.claims.get("agent_kind").and_then(Value::as_str)
-                        == Some("on_behalf_of")
-                        && !parent.subject.starts_with("spiffe://"))
-                    .then(|| parent.subject.clone()),
+                    user: parent.on_behalf_of().map(str::to_owned),
                     token: Some(parent),
                 })
             }

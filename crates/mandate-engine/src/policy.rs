@@ -114,10 +114,7 @@ fn leak(s: String) -> &'static str {
 
 /// The policy vocabulary for an agent's kind.
 pub(crate) fn policy_kind(kind: AgentKind) -> &'static str {
-    match kind {
-        AgentKind::Autonomous => "autonomous",
-        AgentKind::OnBehalfOf => "on_behalf_of",
-    }
+    kind.claim_value()
 }
 
 /// An inventory agent as a policy entity. `env` comes from the agent's `env`

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use mandate_core::{AuditDraft, Email, Outcome, ValidationError};
 use mandate_policy::ResourceEntity;
-use mandate_store::{ResourceRecord, RouteRecord};
+use mandate_store::{EmptySegments, ResourceRecord, RouteRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -67,6 +67,15 @@ pub struct NewResource {
     /// Upstream timeout in seconds (default 30, at most 3600).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// What the gateway does with an empty path segment (`//`): `merge`
+    /// (default) or `refuse`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub empty_segments: Option<EmptySegments>,
+    /// Whether upstream answers are scrubbed of the injected secret
+    /// (default true; turn off only for binary bodies).
+    #[serde(default)]
+    pub scrub_responses: Option<bool>,
 }
 
 /// A registered resource.
@@ -107,6 +116,15 @@ pub struct Resource {
     /// Upstream timeout in seconds, when exposed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// What the gateway does with an empty path segment: `merge` or
+    /// `refuse`, when exposed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub empty_segments: Option<EmptySegments>,
+    /// Whether upstream answers are scrubbed of the injected secret, when
+    /// exposed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrub_responses: Option<bool>,
 }
 
 impl From<ResourceRecord> for Resource {
@@ -129,7 +147,9 @@ impl From<ResourceRecord> for Resource {
                 .as_ref()
                 .map(|x| x.required_scopes.clone())
                 .unwrap_or_default(),
-            timeout_secs: route.map(|x| x.timeout_ms / 1000),
+            timeout_secs: route.as_ref().map(|x| x.timeout_ms / 1000),
+            empty_segments: route.as_ref().map(|x| x.empty_segments),
+            scrub_responses: route.as_ref().map(|x| x.scrub_responses),
         }
     }
 }
@@ -348,6 +368,8 @@ impl Engine {
                 ("record_arguments", new.record_arguments),
                 ("required_scopes", !new.required_scopes.is_empty()),
                 ("timeout", new.timeout_secs.is_some()),
+                ("empty_segments", new.empty_segments.is_some()),
+                ("scrub_responses", new.scrub_responses.is_some()),
             ];
             if let Some((f, _)) = stray.iter().find(|(_, on)| *on) {
                 return Err(invalid(f, format!("`{f}` needs `upstream`")));
@@ -376,6 +398,8 @@ impl Engine {
             record_arguments: new.record_arguments,
             required_scopes: new.required_scopes.clone(),
             timeout_ms: timeout * 1000,
+            empty_segments: new.empty_segments.unwrap_or_default(),
+            scrub_responses: new.scrub_responses.unwrap_or(true),
         }))
     }
 

@@ -546,7 +546,11 @@ impl Engine {
             scope: scope.clone(),
             chain: chain.clone(),
         };
-        let mut detail = serde_json::json!({
+        // The grant's facts first, the minted token's over them: the event
+        // says what the token carries (its scope, its whole chain with the
+        // holder), whatever the grant recorded while deciding.
+        let mut detail = serde_json::Value::Object(req.audit);
+        let minted = serde_json::json!({
             "jti": jti,
             "parent_jti": req.parent_jti,
             "txn": txn,
@@ -560,8 +564,8 @@ impl Engine {
             "kid": kid,
             "dpop_bound": req.cnf_jkt.is_some(),
         });
-        if let Some(map) = detail.as_object_mut() {
-            map.extend(req.audit);
+        if let (Some(map), serde_json::Value::Object(facts)) = (detail.as_object_mut(), minted) {
+            map.extend(facts);
         }
         let draft = AuditDraft::new("token.issued", Outcome::Success)
             .actor(req.agent.clone())

@@ -96,6 +96,28 @@ pub(crate) fn check_shape(headers: &HeaderMap) -> Result<(), BadShape> {
     Ok(())
 }
 
+/// Headers (and query parameters) frameworks read as "treat this request
+/// as another method" (Rails, Laravel, Symfony, ASP.NET, Express's
+/// method-override).
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The name of the first method override the request carries, if any. The
+/// policy decides on the request's own method, so a request asking the
+/// upstream for another one is refused, never forwarded.
+pub(crate) fn method_override(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(h) = METHOD_OVERRIDES.iter().find(|h| headers.contains_key(**h)) {
+        return Some((*h).to_owned());
+    }
+    let query = query?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .find(|k| k == "_method" || METHOD_OVERRIDES.contains(&k.as_str()))
+}
+
 /// The names `Connection` lists (lower case), which are hop-by-hop too.
 fn connection_listed(headers: &HeaderMap) -> Vec<String> {
     headers
@@ -219,17 +241,15 @@ impl Scrubber {
 fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let mut start = 0;
-    let mut i = 0;
-    while i + needle.len() <= haystack.len() {
-        if &haystack[i..i + needle.len()] == needle {
-            let o = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
-            o.extend_from_slice(&haystack[start..i]);
-            o.extend_from_slice(with);
-            i += needle.len();
-            start = i;
-        } else {
-            i += 1;
+    for i in memchr::memmem::find_iter(haystack, needle) {
+        // Overlapping matches: the first one is replaced whole.
+        if i < start {
+            continue;
         }
+        let o = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
+        o.extend_from_slice(&haystack[start..i]);
+        o.extend_from_slice(with);
+        start = i + needle.len();
     }
     let mut o = out?;
     o.extend_from_slice(&haystack[start..]);

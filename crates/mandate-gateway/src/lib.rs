@@ -14,7 +14,9 @@ pub mod credential;
 mod credentials;
 mod headers;
 mod internal;
+mod json;
 pub mod mcp;
+pub mod path;
 mod plane;
 mod problem;
 mod proxy;
@@ -156,9 +158,9 @@ impl Gateway {
     /// body limit and no other middleware of the admin API).
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/gw/{resource}", any(handle_root))
-            .route("/gw/{resource}/", any(handle_root))
-            .route("/gw/{resource}/{*rest}", any(handle_rest))
+            .route("/gw/{resource}", any(route_request))
+            .route("/gw/{resource}/", any(route_request))
+            .route("/gw/{resource}/{*rest}", any(route_request))
             .route(
                 "/.well-known/oauth-protected-resource/gw/{resource}",
                 get(protected_resource_metadata),
@@ -180,25 +182,18 @@ impl Gateway {
     }
 }
 
-async fn handle_root(
-    State(gw): State<Gateway>,
-    Path(resource): Path<String>,
-    req: Request,
-) -> Response {
-    let rest = if req.uri().path().ends_with('/') {
-        "/"
-    } else {
-        ""
-    };
-    proxy::handle(gw, resource, rest.to_owned(), client_ip(&req), req).await
-}
-
-async fn handle_rest(
-    State(gw): State<Gateway>,
-    Path((resource, rest)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let rest = format!("/{rest}");
+/// Hands the request to its route with the path below the route exactly as
+/// the request line carries it, not as the router decoded it (the router
+/// would refuse or decode bytes the gateway must decide on itself): the
+/// one canonical form is made from that (see [`path`]). The route's name is
+/// the raw segment too: a percent-encoded name names no route.
+async fn route_request(State(gw): State<Gateway>, req: Request) -> Response {
+    let raw = req.uri().path();
+    let below_gw = raw.strip_prefix("/gw/").unwrap_or_default();
+    let (resource, rest) = below_gw
+        .find('/')
+        .map_or((below_gw, ""), |i| below_gw.split_at(i));
+    let (resource, rest) = (resource.to_owned(), rest.to_owned());
     proxy::handle(gw, resource, rest, client_ip(&req), req).await
 }
 

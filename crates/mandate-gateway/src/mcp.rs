@@ -17,11 +17,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
-use mandate_core::Outcome;
 use mandate_policy::{Action, McpMessage};
 use serde_json::{Value, json};
 
-use crate::proxy::{self, Audit, Call, Forwarded, Outgoing};
+use crate::proxy::{self, Audit, Call, CallResult, EventType, Forwarded, Outgoing};
 use crate::wire::CallSpec;
 
 /// JSON-RPC error code of a call the policy refused (implementation-defined
@@ -48,7 +47,8 @@ struct Inspected {
     denied: Option<Value>,
     /// Its audit event.
     audit: Audit,
-    outcome: Outcome,
+    /// How it ended, when the gateway ended it (`None`: forwarded).
+    result: Option<CallResult>,
 }
 
 fn jsonrpc_error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
@@ -82,10 +82,14 @@ pub(crate) async fn handle(
     if parts.method != Method::POST {
         // A GET stream (server-to-client messages) or a session DELETE.
         audit.set("mcp_method", Value::Null);
-        return match proxy::forward(call, &parts, Outgoing::Stream(body), audit).await {
-            Ok(f) => finish(call, audit.take(), Outcome::Success, f.into_response()).await,
-            Err(resp) => proxy::finish_after_error(call.gw, audit, resp).await,
-        };
+        return proxy::forward_and_finish(
+            call,
+            &parts,
+            Outgoing::Stream(body),
+            audit,
+            EventType::Mcp,
+        )
+        .await;
     }
     let limit = call.gw.inner.config.max_inspected_body;
     let bytes = match axum::body::to_bytes(body, limit).await {
@@ -98,16 +102,16 @@ pub(crate) async fn handle(
                 "Payload too large",
                 &format!("an MCP message must be at most {limit} bytes"),
             );
-            return finish(call, audit.take(), Outcome::Denied, resp).await;
+            return finish(call, audit.take(), CallResult::BadRequest, resp).await;
         }
     };
-    let parsed: Value = match serde_json::from_slice(&bytes) {
+    let parsed: Value = match crate::json::parse_unambiguous(&bytes) {
         Ok(v) => v,
         Err(e) => {
             audit.set("error", "parse_error");
             let body = jsonrpc_error(&Value::Null, -32700, &format!("parse error: {e}"), None);
             let resp = json_response(StatusCode::BAD_REQUEST, &body);
-            return finish(call, audit.take(), Outcome::Denied, resp).await;
+            return finish(call, audit.take(), CallResult::BadRequest, resp).await;
         }
     };
     let (batch, messages) = match parsed {
@@ -122,7 +126,7 @@ pub(crate) async fn handle(
                 None,
             );
             let resp = json_response(StatusCode::BAD_REQUEST, &body);
-            return finish(call, audit.take(), Outcome::Denied, resp).await;
+            return finish(call, audit.take(), CallResult::BadRequest, resp).await;
         }
     };
     if let Some(why) = headers_disagree(&parts.headers, batch, &messages) {
@@ -131,7 +135,7 @@ pub(crate) async fn handle(
         let id = messages[0].get("id").cloned().unwrap_or(Value::Null);
         let body = jsonrpc_error(&id, -32600, &format!("invalid request: {why}"), None);
         let resp = json_response(StatusCode::BAD_REQUEST, &body);
-        return finish(call, audit.take(), Outcome::Denied, resp).await;
+        return finish(call, audit.take(), CallResult::BadRequest, resp).await;
     }
     let mut inspected: Vec<Inspected> = Vec::with_capacity(messages.len());
     for m in messages {
@@ -140,7 +144,7 @@ pub(crate) async fn handle(
     let mut listings: HashMap<String, Listing> = HashMap::new();
     let mut errors: Vec<Value> = Vec::new();
     let mut forward: Vec<Value> = Vec::new();
-    let mut events: Vec<(Audit, Outcome)> = Vec::new();
+    let mut events: Vec<(Audit, Option<CallResult>)> = Vec::new();
     for i in inspected {
         if let Some(err) = i.denied {
             errors.push(err);
@@ -158,7 +162,7 @@ pub(crate) async fn handle(
             }
             forward.push(i.message);
         }
-        events.push((i.audit, i.outcome));
+        events.push((i.audit, i.result));
     }
     if forward.is_empty() {
         let body = if batch {
@@ -187,11 +191,11 @@ pub(crate) async fn handle(
     let forwarded = match proxy::forward(call, &parts, Outgoing::Bytes(out), &mut fwd_audit).await {
         Ok(f) => f,
         Err(resp) => {
-            return finish_all(call, events, Some(&fwd_audit), resp).await;
+            return finish_all(call, events, Some((&fwd_audit, false)), resp).await;
         }
     };
     let resp = shape_answer(call, forwarded, errors, listings).await;
-    finish_all(call, events, Some(&fwd_audit), resp).await
+    finish_all(call, events, Some((&fwd_audit, true)), resp).await
 }
 
 /// Since protocol revision 2026-07-28 a POST names its method and target in
@@ -262,7 +266,7 @@ async fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
             id,
             denied: None,
             audit,
-            outcome: Outcome::Success,
+            result: None,
         };
     };
     let reply_id = id.clone().unwrap_or(Value::Null);
@@ -280,7 +284,7 @@ async fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
             id,
             denied: Some(err),
             audit,
-            outcome: Outcome::Denied,
+            result: Some(CallResult::BadRequest),
         };
     };
     let arguments = params.get("arguments").cloned().unwrap_or(json!({}));
@@ -318,7 +322,7 @@ async fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
             id,
             denied: None,
             audit,
-            outcome: Outcome::Success,
+            result: None,
         };
     }
     let err = jsonrpc_error(
@@ -336,7 +340,7 @@ async fn inspect(call: &Call<'_>, message: Value, base: &Audit) -> Inspected {
         id,
         denied: Some(err),
         audit,
-        outcome: Outcome::Denied,
+        result: Some(CallResult::PolicyDenied),
     }
 }
 
@@ -606,30 +610,39 @@ fn sse_filtered(
 }
 
 /// Writes the request's audit event, then answers.
-async fn finish(call: &Call<'_>, audit: Audit, outcome: Outcome, resp: Response) -> Response {
-    match audit.write(call.gw, "gateway.mcp", outcome).await {
-        Ok(()) => resp,
-        Err(unavailable) => unavailable,
-    }
+async fn finish(call: &Call<'_>, audit: Audit, result: CallResult, resp: Response) -> Response {
+    proxy::finish(call.gw, audit, EventType::Mcp, result, resp).await
 }
 
 /// Writes every message's event (with the upstream facts of the forwarded
-/// request), together, then answers.
+/// request: how it ended, its status and lease), together, then answers.
+/// `upstream` is `None` when nothing was forwarded, `Some((audit, ok))`
+/// when the forwarded messages were answered (`ok`) or not.
 async fn finish_all(
     call: &Call<'_>,
-    events: Vec<(Audit, Outcome)>,
-    upstream: Option<&Audit>,
+    events: Vec<(Audit, Option<CallResult>)>,
+    upstream: Option<(&Audit, bool)>,
     resp: Response,
 ) -> Response {
-    let writes = events.into_iter().map(|(mut a, outcome)| {
-        if let Some(up) = upstream {
-            for k in ["upstream_status", "lease", "error", "upstream_error"] {
-                if let Some(v) = up.detail.get(k) {
-                    a.set(k, v.clone());
+    let status = resp.status();
+    let writes = events.into_iter().map(|(mut a, result)| {
+        let result = match (result, upstream) {
+            (Some(r), _) => r,
+            (None, Some((up, answered))) => {
+                for k in ["upstream_status", "lease", "error", "error_description"] {
+                    if let Some(v) = up.detail.get(k) {
+                        a.set(k, v.clone());
+                    }
+                }
+                if answered {
+                    CallResult::Answered
+                } else {
+                    CallResult::UpstreamFailed
                 }
             }
-        }
-        a.write(call.gw, "gateway.mcp", outcome)
+            (None, None) => CallResult::Answered,
+        };
+        a.write(call.gw, EventType::Mcp, result, status)
     });
     for r in futures_util::future::join_all(writes).await {
         if let Err(unavailable) = r {

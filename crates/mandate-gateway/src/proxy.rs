@@ -26,9 +26,73 @@ use crate::verify::Refusal;
 use crate::wire::CallSpec;
 use crate::{Gateway, mcp, problem};
 
-/// Largest upstream error body scrubbed whole; past it the body is
-/// scrubbed chunk by chunk, with a carry for secrets split across chunks.
+/// Longest tail of an upstream body chunk held back because it could be
+/// the start of a secret the next chunk completes.
 const SCRUB_CARRY_MAX: usize = 4096;
+
+/// The gateway's audit event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventType {
+    /// An HTTP route's request, or a refusal before the route's kind
+    /// matters.
+    Request,
+    /// One MCP message (or an MCP GET stream or DELETE).
+    Mcp,
+}
+
+impl EventType {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "gateway.request",
+            Self::Mcp => "gateway.mcp",
+        }
+    }
+}
+
+/// How a gateway call ended: its event's `result`, which decides the
+/// event's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallResult {
+    /// Allowed and forwarded; the upstream answered (`upstream_status`
+    /// says with what).
+    Answered,
+    /// Allowed, but the upstream or its credential failed: the client got
+    /// the gateway's 502/503/504 (`status`, `error`).
+    UpstreamFailed,
+    /// Refused by policy.
+    PolicyDenied,
+    /// Refused by authentication: no token, an invalid or revoked one, a
+    /// missing scope, a bad DPoP proof.
+    AuthRefused,
+    /// Refused for its shape before it was decided: path, method
+    /// override, framing, body.
+    BadRequest,
+    /// No such route.
+    NoRoute,
+}
+
+impl CallResult {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::UpstreamFailed => "upstream_failed",
+            Self::PolicyDenied => "policy_denied",
+            Self::AuthRefused => "auth_refused",
+            Self::BadRequest => "bad_request",
+            Self::NoRoute => "no_route",
+        }
+    }
+
+    pub(crate) fn outcome(self) -> Outcome {
+        match self {
+            Self::Answered => Outcome::Success,
+            Self::UpstreamFailed => Outcome::Failed,
+            Self::PolicyDenied | Self::AuthRefused | Self::BadRequest | Self::NoRoute => {
+                Outcome::Denied
+            }
+        }
+    }
+}
 
 /// The audit event of one request, filled in as facts are established.
 pub(crate) struct Audit {
@@ -118,16 +182,19 @@ impl Audit {
         self.set("latency_us", micros);
     }
 
-    /// Writes the event: `gateway.request` for HTTP routes and refusals
-    /// before a route's kind matters, `gateway.mcp` for MCP messages.
+    /// Writes the event, with the `result` and the `status` the client
+    /// gets.
     pub(crate) async fn write(
         mut self,
         gw: &Gateway,
-        event_type: &str,
-        outcome: Outcome,
+        event_type: EventType,
+        result: CallResult,
+        status: StatusCode,
     ) -> Result<(), Response> {
         self.latency();
-        let draft = AuditDraft::new(event_type, outcome)
+        self.set("result", result.as_str());
+        self.set("status", status.as_u16());
+        let draft = AuditDraft::new(event_type.as_str(), result.outcome())
             .actor_opt(self.agent.take())
             .target(self.target.clone())
             .detail(Value::Object(self.detail));
@@ -219,7 +286,7 @@ fn refused(gw: &Gateway, resource: &str, r: &Refusal) -> Response {
 async fn handle_inner(
     gw: &Gateway,
     resource: &str,
-    rest: &str,
+    raw_rest: &str,
     client_ip: Option<IpAddr>,
     parts: http::request::Parts,
     body: Body,
@@ -229,7 +296,8 @@ async fn handle_inner(
         Ok(Some(r)) => r,
         Ok(None) => {
             audit.set("error", "route_not_found");
-            return finish_refusal(gw, audit, problem::not_found(resource)).await;
+            return finish_refusal(gw, audit, CallResult::NoRoute, problem::not_found(resource))
+                .await;
         }
         Err(e) => return problem::unavailable(&format!("routes cannot be read: {e}")),
     };
@@ -245,8 +313,35 @@ async fn handle_inner(
         audit.set("error", "invalid_request");
         audit.set("error_description", why.clone());
         let resp = problem::problem(400, "invalid_request", "Bad request", &why);
-        return finish_refusal(gw, audit, resp).await;
+        return finish_refusal(gw, audit, CallResult::BadRequest, resp).await;
     }
+    if let Some(name) = headers::method_override(&parts.headers, parts.uri.query()) {
+        let why = format!(
+            "`{name}` asks the upstream for another method than the request's; \
+             the gateway decides on the request's method and forwards no override"
+        );
+        audit.set("error", "method_override");
+        audit.set("error_description", why.clone());
+        let resp = problem::problem(400, "method_override", "Bad request", &why);
+        return finish_refusal(gw, audit, CallResult::BadRequest, resp).await;
+    }
+    // INVARIANT (one path): from here on `rest` is the canonical path; the
+    // policy decides on it, the audit records it, the upstream receives it.
+    let rest = match crate::path::canonical(raw_rest, route.route.empty_segments) {
+        Ok(p) => p,
+        Err(refusal) => {
+            audit.set("error", "invalid_path");
+            audit.set("path_refusal", refusal.code());
+            audit.set("error_description", refusal.to_string());
+            let resp = problem::problem(400, "invalid_path", "Bad request", &refusal.to_string());
+            return finish_refusal(gw, audit, CallResult::BadRequest, resp).await;
+        }
+    };
+    if rest != raw_rest {
+        audit.set("raw_path", if raw_rest.is_empty() { "/" } else { raw_rest });
+        audit.set("path", if rest.is_empty() { "/" } else { rest.as_str() });
+    }
+    let rest = rest.as_str();
     let url = format!("{}{rest}", gw.route_url(resource));
     // An HTTP route's decision depends only on the method and path: asked
     // with the token check, it costs a remote control plane no extra trip.
@@ -276,7 +371,7 @@ async fn handle_inner(
             if r.status == 503 {
                 return resp;
             }
-            return finish_refusal(gw, audit, resp).await;
+            return finish_refusal(gw, audit, CallResult::AuthRefused, resp).await;
         }
     };
     audit.token(&token);
@@ -319,9 +414,25 @@ fn http_call(method: &Method, rest: &str) -> CallSpec {
 
 /// Audits a refused request, then answers it (503 when the event cannot
 /// be written).
-async fn finish_refusal(gw: &Gateway, audit: &mut Audit, resp: Response) -> Response {
-    let a = audit.take();
-    match a.write(gw, "gateway.request", Outcome::Denied).await {
+async fn finish_refusal(
+    gw: &Gateway,
+    audit: &mut Audit,
+    result: CallResult,
+    resp: Response,
+) -> Response {
+    finish(gw, audit.take(), EventType::Request, result, resp).await
+}
+
+/// Writes `audit` with `result` and the status of `resp`, then answers
+/// `resp` (503 when the event cannot be written).
+pub(crate) async fn finish(
+    gw: &Gateway,
+    audit: Audit,
+    event_type: EventType,
+    result: CallResult,
+    resp: Response,
+) -> Response {
+    match audit.write(gw, event_type, result, resp.status()).await {
         Ok(()) => resp,
         Err(unavailable) => unavailable,
     }
@@ -381,33 +492,32 @@ async fn http_request(
             )
         };
         let resp = problem::problem(403, "access_denied", "Forbidden", &detail);
-        return finish_refusal(call.gw, audit, resp).await;
+        return finish_refusal(call.gw, audit, CallResult::PolicyDenied, resp).await;
     }
-    let forwarded = match forward(call, &parts, Outgoing::Stream(body), audit).await {
-        Ok(f) => f,
-        Err(resp) => return finish_after_error(call.gw, audit, resp).await,
-    };
-    let a = audit.take();
-    if let Err(resp) = a.write(call.gw, "gateway.request", Outcome::Success).await {
-        return resp;
-    }
-    forwarded.into_response()
+    forward_and_finish(
+        call,
+        &parts,
+        Outgoing::Stream(body),
+        audit,
+        EventType::Request,
+    )
+    .await
 }
 
-/// Audits a forwarded request that failed upstream (still `success` as a
-/// decision; the detail names the failure), then answers with the problem.
-pub(crate) async fn finish_after_error(
-    gw: &Gateway,
+/// Forwards an allowed request and audits how it ended: `answered` with
+/// the upstream's status, or `upstream_failed` with the gateway's.
+pub(crate) async fn forward_and_finish(
+    call: &Call<'_>,
+    parts: &http::request::Parts,
+    body: Outgoing,
     audit: &mut Audit,
-    resp: Response,
+    event_type: EventType,
 ) -> Response {
-    audit.set("upstream_status", Value::Null);
-    audit.set("upstream_error", resp.status().as_u16());
-    let a = audit.take();
-    match a.write(gw, "gateway.request", Outcome::Success).await {
-        Ok(()) => resp,
-        Err(unavailable) => unavailable,
-    }
+    let (result, resp) = match forward(call, parts, body, audit).await {
+        Ok(f) => (CallResult::Answered, f.into_response()),
+        Err(resp) => (CallResult::UpstreamFailed, resp),
+    };
+    finish(call.gw, audit.take(), event_type, result, resp).await
 }
 
 /// The body to send upstream.
@@ -445,8 +555,16 @@ fn upstream_url(
     let mut url =
         url::Url::parse(upstream).map_err(|e| format!("the upstream URL is invalid: {e}"))?;
     if !rest.is_empty() {
-        let base = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!("{base}{rest}"));
+        let path = format!("{}{rest}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        // The canonical path needs no further encoding or resolving: were
+        // the URL parser to change it, the upstream would get a path the
+        // policy did not decide on.
+        if url.path() != path {
+            return Err(format!(
+                "the path `{rest}` would not reach the upstream as decided"
+            ));
+        }
     }
     url.set_query(None);
     if let Some(q) = query.filter(|q| !q.is_empty()) {
@@ -592,6 +710,16 @@ pub(crate) async fn forward(
         }
     }
     let scrubber = Scrubber::new(scrub_values);
+    // Every answer's body is scrubbed of the injected secret unless the
+    // route opts out; a compressed body could not be, so the upstream is
+    // asked for none.
+    let scrub = route.scrub_responses && !scrubber.is_empty();
+    if scrub {
+        out_headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
     let body = match body {
         Outgoing::Bytes(b) => reqwest::Body::from(b),
         Outgoing::Stream(b) => reqwest::Body::wrap_stream(b.into_data_stream()),
@@ -648,10 +776,29 @@ pub(crate) async fn forward(
     let status = resp.status();
     audit.set("upstream_status", status.as_u16());
     let mut headers = headers::returnable(resp.headers(), &scrubber);
+    let has_body = parts.method != Method::HEAD
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED;
+    let scrubbing = scrub && has_body;
+    if scrubbing
+        && let Some(coding) = headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+            .filter(|c| !c.is_empty() && c != "identity")
+    {
+        audit.set("error", "unscrubbable_body");
+        return Err(problem::problem(
+            502,
+            "unscrubbable_body",
+            "Bad gateway",
+            &format!(
+                "the upstream answered with a `{coding}`-encoded body, which the gateway cannot \
+                 scrub of the injected credential (turn scrubbing off for binary routes with \
+                 `--no-scrub-responses`)"
+            ),
+        ));
+    }
     let stream = resp.bytes_stream();
-    let scrubbing =
-        (status.is_client_error() || status.is_server_error() || status.is_redirection())
-            && !scrubber.is_empty();
     let body = if scrubbing {
         // The scrubbed body may differ in length.
         headers.remove(header::CONTENT_LENGTH);
@@ -668,6 +815,7 @@ pub(crate) async fn forward(
 
 /// `stream` with every secret replaced, also one split across chunks: the
 /// longest tail that could begin a secret is held back for the next chunk.
+/// A chunk with nothing to replace and nothing held back passes as it is.
 fn scrubbed<S>(
     stream: S,
     scrubber: Scrubber,
@@ -684,6 +832,13 @@ where
             }
             match stream.next().await {
                 Some(Ok(chunk)) => {
+                    if carry.is_empty() && scrubber.scrub(&chunk).is_none() {
+                        let keep = scrubber.partial_tail(&chunk).min(SCRUB_CARRY_MAX);
+                        let split = chunk.len() - keep;
+                        let next_carry = chunk[split..].to_vec();
+                        let out = chunk.slice(..split);
+                        return Some((Ok(out), (stream, next_carry, false, scrubber)));
+                    }
                     carry.extend_from_slice(&chunk);
                     let data = scrubber.scrub(&carry).unwrap_or_else(|| carry.clone());
                     let keep = scrubber.partial_tail(&data).min(SCRUB_CARRY_MAX);

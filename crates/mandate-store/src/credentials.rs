@@ -23,6 +23,49 @@ pub struct RouteRecord {
     pub required_scopes: Vec<String>,
     /// Upstream timeout in milliseconds.
     pub timeout_ms: u64,
+    /// What the gateway does with an empty path segment (`//`).
+    #[serde(default)]
+    pub empty_segments: EmptySegments,
+    /// Whether every upstream answer's body is scrubbed of the injected
+    /// secret (the default); off only for routes with binary bodies.
+    #[serde(default = "yes")]
+    pub scrub_responses: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the gateway does with an empty path segment (`/a//b`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmptySegments {
+    /// `/a//b` is forwarded, decided and audited as `/a/b` (the default).
+    #[default]
+    Merge,
+    /// `/a//b` is refused with 400.
+    Refuse,
+}
+
+impl EmptySegments {
+    /// Its name in the API and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Merge => "merge",
+            Self::Refuse => "refuse",
+        }
+    }
+}
+
+impl std::str::FromStr for EmptySegments {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "merge" => Ok(Self::Merge),
+            "refuse" => Ok(Self::Refuse),
+            other => Err(format!("`{other}` is not one of `merge`, `refuse`")),
+        }
+    }
 }
 
 /// A stored upstream credential.

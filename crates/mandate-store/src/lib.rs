@@ -31,7 +31,7 @@ pub use attestation::{
     AttestationWrite, AttestationWritten, BindingRecord, JoinTokenRecord, ProviderRecord,
     ShadowRecord,
 };
-pub use credentials::{CredentialRecord, RouteRecord};
+pub use credentials::{CredentialRecord, EmptySegments, RouteRecord};
 pub use tokens::{
     GrantWrite, KeyStateChange, ResourceRecord, SigningKeyRecord, TokenFilter, TokenRecord,
 };

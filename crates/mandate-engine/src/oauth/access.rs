@@ -44,6 +44,23 @@ impl AccessToken {
     pub fn act(&self) -> Option<&Value> {
         self.claims.get("act")
     }
+
+    /// Its `agent_kind` claim, when it names a kind.
+    pub fn agent_kind(&self) -> Option<mandate_core::AgentKind> {
+        self.claims
+            .get("agent_kind")
+            .and_then(Value::as_str)
+            .and_then(mandate_core::AgentKind::from_claim)
+    }
+
+    /// The user the token acts for: its subject, when it is an
+    /// on-behalf-of token whose subject is a person (not a workload's
+    /// SPIFFE ID).
+    pub fn on_behalf_of(&self) -> Option<&str> {
+        (self.agent_kind() == Some(mandate_core::AgentKind::OnBehalfOf)
+            && !self.subject.starts_with("spiffe://"))
+        .then_some(self.subject.as_str())
+    }
 }
 
 impl Engine {

@@ -6,5 +6,6 @@
 mod attacks;
 mod internal;
 mod mcp;
+mod paths;
 mod secrets;
 mod support;

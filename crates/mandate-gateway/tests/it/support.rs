@@ -56,8 +56,9 @@ pub type Log = Arc<Mutex<Vec<Seen>>>;
 
 /// An upstream on loopback recording every request. `/redirect` answers
 /// 302 to `redirect_to`; `/echo-key` answers 401 echoing the `x-api-key` it
-/// got, in the body and in `WWW-Authenticate`; anything else 200 with
-/// `{"ok": true}`.
+/// got, in the body and in `WWW-Authenticate`; `/echo-ok` answers 200
+/// echoing it in a chunked body, `/echo-gzip` in a body labelled gzip;
+/// anything else 200 with `{"ok": true}`.
 pub async fn upstream(redirect_to: Option<String>) -> (String, Log) {
     let log: Log = Arc::default();
     let state = (log.clone(), redirect_to);
@@ -109,6 +110,27 @@ async fn record(State((log, redirect)): State<(Log, Option<String>)>, req: Reque
                 format!("Bearer error=\"invalid_token\", error_description=\"bad key {key}\""),
             )],
             format!("{{\"error\": \"the key {key} is not valid\"}}"),
+        )
+            .into_response();
+    }
+    if path.ends_with("/echo-ok") {
+        // An echo API: a success whose body repeats the key, split across
+        // chunks so a scrubber has to carry.
+        let (a, b) = key.split_at(key.len() / 2);
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from(format!("{{\"you_sent\": \"{a}"))),
+            Ok(Bytes::from(format!("{b}\"}}"))),
+        ];
+        return (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+            .into_response();
+    }
+    if path.ends_with("/echo-gzip") {
+        return (
+            [(http::header::CONTENT_ENCODING, "gzip")],
+            format!("not really gzip: {key}"),
         )
             .into_response();
     }

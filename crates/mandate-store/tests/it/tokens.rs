@@ -392,6 +392,8 @@ async fn resource_routes_round_trip(store: Store) {
         record_arguments: true,
         required_scopes: vec!["read".into()],
         timeout_ms: 30_000,
+        empty_segments: mandate_store::EmptySegments::Refuse,
+        scrub_responses: false,
     });
     store
         .insert_resource(&gw, ev("resource.added", "gw"), T0)

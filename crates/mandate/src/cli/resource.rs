@@ -73,6 +73,14 @@ pub struct AddArgs {
     /// Upstream timeout: `30s` (default), `2m`.
     #[arg(long, value_parser = parse_duration, requires = "upstream")]
     timeout: Option<i64>,
+    /// An empty path segment (`/a//b`): `merge` it (default) or `refuse`
+    /// the request with 400.
+    #[arg(long, value_name = "merge|refuse", requires = "upstream")]
+    empty_segments: Option<String>,
+    /// Forward upstream answers as they are, without scrubbing the injected
+    /// secret from their bodies (only for routes with binary bodies).
+    #[arg(long, requires = "upstream")]
+    no_scrub_responses: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -112,6 +120,8 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
                 record_arguments,
                 require_scope,
                 timeout,
+                empty_segments,
+                no_scrub_responses,
                 json,
             } = *args;
             let body = json!({
@@ -128,6 +138,8 @@ pub async fn run(cmd: ResourceCommand, conn: Conn) -> Result<(), ClientError> {
                 "record_arguments": record_arguments,
                 "required_scopes": require_scope,
                 "timeout_secs": timeout,
+                "empty_segments": empty_segments,
+                "scrub_responses": no_scrub_responses.then_some(false),
             });
             let v = c
                 .call(Method::POST, "/admin/v1/resources", Some(&body))
