@@ -182,13 +182,31 @@ impl Params {
         Ok(Self(map))
     }
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+        let v = self.0.get(k).map(String::as_str)?;
+        // A JWT read from a file keeps the file's final newline (what
+        // `kubectl create token > token.jwt` writes, and what curl's
+        // `--data-urlencode assertion@token.jwt` sends): JWTs never end in
+        // white space, so it is trimmed rather than refused.
+        let v = if JWT_PARAMS.contains(&k) {
+            v.trim_end_matches(['\n', '\r', ' ', '\t'])
+        } else {
+            v
+        };
+        Some(v).filter(|v| !v.is_empty())
     }
     fn require(&self, k: &str) -> Result<&str, OAuthError> {
         self.get(k)
             .ok_or_else(|| OAuthError::request(format!("`{k}` is required")))
     }
 }
+
+/// The parameters that carry a JWT (or an instance identity document).
+const JWT_PARAMS: [&str; 4] = [
+    "assertion",
+    "client_assertion",
+    "subject_token",
+    "actor_token",
+];
 
 /// Splits a `scope` value.
 pub(crate) fn split_scope(s: &str) -> Vec<String> {
