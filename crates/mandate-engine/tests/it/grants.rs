@@ -1421,3 +1421,52 @@ async fn a_stale_agent_suspended_by_apply_gets_no_more_tokens() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn audit_01_granted_scope_and_full_chain_recorded() {
+    let env = setup().await;
+    // No scope asked: the token gets the resource's scopes, and the event
+    // says so (not the empty request).
+    let a = grant(
+        &env,
+        &[
+            ("grant_type", GRANT_JWT_BEARER),
+            ("assertion", &k8s("alpha")),
+            ("resource", API),
+        ],
+    )
+    .await
+    .unwrap();
+    let ev = env.last_event().await;
+    assert_eq!(ev.event_type, "token.issued");
+    assert_eq!(ev.detail["scope"], claims(&a.access_token)["scope"]);
+    assert_eq!(ev.detail["requested_scope"], "");
+    assert_eq!(ev.detail["chain"], serde_json::json!(["alpha"]));
+    // An exchange: the chain includes the new token's holder.
+    let b = exchange(&env, &a.access_token, "beta", &[("scope", "read")])
+        .await
+        .unwrap();
+    let ev = env.last_event().await;
+    assert_eq!(ev.detail["jti"], claims(&b.access_token)["jti"]);
+    assert_eq!(ev.detail["chain"], serde_json::json!(["alpha", "beta"]));
+    assert_eq!(ev.detail["scope"], "read");
+    assert_eq!(ev.detail["requested_scope"], "read");
+}
+
+#[tokio::test]
+async fn a_workload_jwt_read_from_a_file_with_its_newline_is_accepted() {
+    let env = setup().await;
+    let assertion = format!("{}\n", k8s("alpha"));
+    let t = grant(
+        &env,
+        &[
+            ("grant_type", GRANT_JWT_BEARER),
+            ("assertion", &assertion),
+            ("resource", API),
+            ("scope", "read"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.scope, "read");
+}
