@@ -222,6 +222,16 @@ fn print_provider(p: &Value) {
                         .map_or(0, Vec::len);
                     format!("inline ({n} keys)")
                 }
+                // An empty list means the defaults: show what is in force.
+                ("algorithms", Value::Array(a)) if a.is_empty() => format!(
+                    "{} (the default)",
+                    mandate_attest::oidc::DEFAULT_ALGORITHMS.join(", ")
+                ),
+                ("algorithms", Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 (_, Value::String(s)) => s.clone(),
                 (_, other) => other.to_string(),
             };

@@ -171,6 +171,7 @@ async fn scenario(database: Option<&str>) {
         "inline (2 keys)",
         "kubernetes.io.namespace",
         "allow_private_network: false",
+        "RS256, ES256, EdDSA (the default)",
     ] {
         assert!(show.contains(want), "provider show lacks {want:?}:\n{show}");
     }
