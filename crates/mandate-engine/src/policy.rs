@@ -118,8 +118,8 @@ pub(crate) fn policy_kind(kind: AgentKind) -> &'static str {
 }
 
 /// An inventory agent as a policy entity. `env` comes from the agent's `env`
-/// label; the trust provider from its `trust-provider` label until binding
-/// rules supply it.
+/// label; the trust provider from its `trust-provider` label (the provider
+/// that verified a request is in the request's context instead).
 pub fn agent_entity(a: &Agent) -> AgentEntity {
     AgentEntity {
         id: a.name.to_string(),

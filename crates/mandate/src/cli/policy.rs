@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use mandate_policy::{PolicySet, PolicySource, Schema};
+use mandate_policy::{PolicyEffect, PolicySet, PolicySource, Schema};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -72,11 +72,20 @@ pub async fn run(cmd: PolicyCommand, conn: Conn) -> Result<ExitCode, ClientError
         PolicyCommand::Push { files, message } => {
             let c = connect(&conn)?;
             let mut payload = Vec::new();
+            let mut sources = Vec::new();
             for f in &files {
                 let text = std::fs::read_to_string(f).map_err(|e| {
                     ClientError::Transport(format!("cannot read `{}`: {e}", f.display()))
                 })?;
                 payload.push(json!({ "name": f.display().to_string(), "text": text }));
+                sources.push(PolicySource::new(f.display().to_string(), text));
+            }
+            // The server validates the set; checked here too only to warn
+            // before it replaces the active one.
+            if let Ok(set) = Schema::mandate().and_then(|s| PolicySet::compile(&s, &sources)) {
+                if let Some(w) = no_permit(&set) {
+                    eprintln!("warning: {w}");
+                }
             }
             let body = json!({ "files": payload, "message": message });
             let v = c
@@ -87,7 +96,7 @@ pub async fn run(cmd: PolicyCommand, conn: Conn) -> Result<ExitCode, ClientError
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             println!(
-                "activated policy version {} ({n} policies)",
+                "activated policy version {} ({n} policies; it replaces the whole previous set)",
                 field(&v, "version")
             );
             Ok(ExitCode::SUCCESS)
@@ -223,6 +232,20 @@ fn diff(a: &[(String, String)], b: &[(String, String)], from: i64, to: i64) -> S
     out
 }
 
+/// The warning for a set that can allow nothing: with no `permit`, every
+/// token request and every gateway call is denied.
+fn no_permit(set: &PolicySet) -> Option<String> {
+    (!set
+        .policies()
+        .iter()
+        .any(|p| p.effect == PolicyEffect::Permit))
+    .then(|| {
+        "the set has no `permit` policy: as the active set it denies every token request \
+         and every gateway call (a push replaces the whole set; include every file)"
+            .to_owned()
+    })
+}
+
 fn validate(files: &[PathBuf]) -> ExitCode {
     let schema = match Schema::mandate() {
         Ok(s) => s,
@@ -244,6 +267,9 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     match PolicySet::compile(&schema, &sources) {
         Ok(set) => {
             for w in set.warnings() {
+                eprintln!("warning: {w}");
+            }
+            if let Some(w) = no_permit(&set) {
                 eprintln!("warning: {w}");
             }
             println!("ok: {} policies in {} files", set.len(), files.len());

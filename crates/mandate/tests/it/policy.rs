@@ -78,6 +78,19 @@ async fn push_refuse_rollback_and_authzen_decisions() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["active"], true);
 
+    // A set with no permit would deny everything: validate and push warn.
+    let only_forbid = dir.path().join("only-forbid.cedar");
+    std::fs::write(
+        &only_forbid,
+        "@id(\"no-admin\")\nforbid (principal, action == Mandate::Action::\"http:request\", resource);\n",
+    )
+    .unwrap();
+    let out = offline(&["policy", "validate", only_forbid.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("no `permit`"), "{}", stderr(&out));
+    let out = offline(&["policy", "validate", files[0].as_str()]);
+    assert!(!stderr(&out).contains("no `permit`"), "{}", stderr(&out));
+
     // A second version, then roll back to the first.
     let lockdown = dir.path().join("lockdown.cedar");
     std::fs::write(
