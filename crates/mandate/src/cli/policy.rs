@@ -82,10 +82,10 @@ pub async fn run(cmd: PolicyCommand, conn: Conn) -> Result<ExitCode, ClientError
             }
             // The server validates the set; checked here too only to warn
             // before it replaces the active one.
-            if let Ok(set) = Schema::mandate().and_then(|s| PolicySet::compile(&s, &sources)) {
-                if let Some(w) = no_permit(&set) {
-                    eprintln!("warning: {w}");
-                }
+            if let Ok(set) = Schema::mandate().and_then(|s| PolicySet::compile(&s, &sources))
+                && let Some(w) = no_permit(&set)
+            {
+                eprintln!("warning: {w}");
             }
             let body = json!({ "files": payload, "message": message });
             let v = c
