@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use mandate_core::ProviderKind;
 use mandate_jose::{ClaimsError, Error as JoseError};
 use serde_json::Value;
 
@@ -29,14 +30,8 @@ pub const GITLAB_COM_ISSUER: &str = "https://gitlab.com";
 /// Claims a preset exposes for binding rules (documentation and `provider show`).
 pub fn binding_claims(flavor: &Flavor) -> &'static [&'static str] {
     match flavor {
-        Flavor::Kubernetes => &[
-            "kubernetes.io.namespace",
-            "kubernetes.io.serviceaccount.name",
-            "kubernetes.io.serviceaccount.uid",
-            "kubernetes.io.pod.name",
-            "kubernetes.io.pod.uid",
-            "kubernetes.io.node.name",
-        ],
+        // The ones that name the workload (not its secret or the warning time).
+        Flavor::Kubernetes => &KUBERNETES_CLAIMS[..6],
         Flavor::GithubActions => &[
             "repository",
             "repository_owner",
@@ -134,4 +129,137 @@ pub fn check_claims(flavor: &Flavor, claims: &BTreeMap<String, String>) -> Resul
         }
     }
     Ok(())
+}
+
+/// The claims a projected service-account token carries below
+/// `kubernetes.io`, flattened.
+const KUBERNETES_CLAIMS: &[&str] = &[
+    "kubernetes.io.namespace",
+    "kubernetes.io.serviceaccount.name",
+    "kubernetes.io.serviceaccount.uid",
+    "kubernetes.io.pod.name",
+    "kubernetes.io.pod.uid",
+    "kubernetes.io.node.name",
+    "kubernetes.io.node.uid",
+    "kubernetes.io.secret.name",
+    "kubernetes.io.secret.uid",
+    "kubernetes.io.warnafter",
+];
+
+/// The registered JWT claims any JWT-based kind's tokens may carry.
+const JWT_REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
+
+/// Every claim name (flattened, as binding rules spell it) a kind's evidence
+/// can carry, for the kinds whose platform fixes them; `None` for `oidc` and
+/// `spiffe`, whose issuers may add any claim, and join tokens (no rules).
+pub fn known_claims(kind: ProviderKind) -> Option<Vec<&'static str>> {
+    let own: &[&str] = match kind {
+        ProviderKind::Kubernetes => KUBERNETES_CLAIMS,
+        // docs.github.com, "OpenID Connect reference", and the issuer's
+        // `claims_supported`.
+        ProviderKind::GithubActions => &[
+            "actor",
+            "actor_id",
+            "base_ref",
+            "check_run_id",
+            "enterprise",
+            "enterprise_id",
+            "environment",
+            "environment_node_id",
+            "event_name",
+            "head_ref",
+            "job_workflow_ref",
+            "job_workflow_sha",
+            "ref",
+            "ref_protected",
+            "ref_type",
+            "repository",
+            "repository_id",
+            "repository_owner",
+            "repository_owner_id",
+            "repository_visibility",
+            "run_attempt",
+            "run_id",
+            "run_number",
+            "runner_environment",
+            "sha",
+            "workflow",
+            "workflow_ref",
+            "workflow_sha",
+        ],
+        // docs.gitlab.com, "OpenID Connect (OIDC) Authentication Using ID Tokens".
+        ProviderKind::GitlabCi => &[
+            "ci_config_ref_uri",
+            "ci_config_sha",
+            "deployment_tier",
+            "environment",
+            "environment_action",
+            "environment_protected",
+            "groups_direct",
+            "job_id",
+            "job_namespace_id",
+            "job_namespace_path",
+            "job_project_id",
+            "job_project_path",
+            "namespace_id",
+            "namespace_path",
+            "pipeline_id",
+            "pipeline_source",
+            "project_id",
+            "project_path",
+            "project_visibility",
+            "ref",
+            "ref_path",
+            "ref_protected",
+            "ref_type",
+            "runner_environment",
+            "runner_id",
+            "sha",
+            "user_access_level",
+            "user_email",
+            "user_id",
+            "user_login",
+        ],
+        // What `Provider::verify` puts in an AWS attestation.
+        ProviderKind::AwsIid => {
+            return Some(vec![
+                "account_id",
+                "architecture",
+                "availability_zone",
+                "image_id",
+                "instance_id",
+                "instance_type",
+                "pending_time",
+                "region",
+            ]);
+        }
+        ProviderKind::Oidc | ProviderKind::Spiffe | ProviderKind::JoinToken => return None,
+    };
+    Some(JWT_REGISTERED.iter().chain(own).copied().collect())
+}
+
+/// Checks that a binding rule of a `kind` provider names a claim that kind
+/// can carry: a misspelt name would make the rule match nothing, silently.
+/// The error suggests the closest known name.
+pub fn check_claim_name(kind: ProviderKind, name: &str) -> Result<(), String> {
+    let Some(known) = known_claims(kind) else {
+        return Ok(());
+    };
+    if known.contains(&name) {
+        return Ok(());
+    }
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k), *k))
+        .min()
+        .filter(|(d, k)| *d <= 3.max(k.len() / 4));
+    Err(match closest {
+        Some((_, k)) => format!(
+            "a {kind} token has no claim `{name}`; did you mean `{k}`? (`mandate provider show` lists the claims)"
+        ),
+        None => format!(
+            "a {kind} token has no claim `{name}` (one of: {})",
+            known.join(", ")
+        ),
+    })
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use mandate_core::ProviderKind;
 use serde::{Deserialize, Serialize};
 
 use crate::aws_iid::{self, AwsIidVerifier};
@@ -79,16 +80,16 @@ pub enum ProviderSpec {
 }
 
 impl ProviderSpec {
-    /// The kind's name.
-    pub fn kind(&self) -> &'static str {
+    /// The kind.
+    pub fn kind(&self) -> ProviderKind {
         match self {
-            Self::Oidc(_) => "oidc",
-            Self::Kubernetes(_) => "kubernetes",
-            Self::GithubActions(_) => "github-actions",
-            Self::GitlabCi(_) => "gitlab-ci",
-            Self::AwsIid(_) => "aws-iid",
-            Self::Spiffe(_) => "spiffe",
-            Self::JoinToken(_) => "join-token",
+            Self::Oidc(_) => ProviderKind::Oidc,
+            Self::Kubernetes(_) => ProviderKind::Kubernetes,
+            Self::GithubActions(_) => ProviderKind::GithubActions,
+            Self::GitlabCi(_) => ProviderKind::GitlabCi,
+            Self::AwsIid(_) => ProviderKind::AwsIid,
+            Self::Spiffe(_) => ProviderKind::Spiffe,
+            Self::JoinToken(_) => ProviderKind::JoinToken,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `mandate-core` holds Mandate's domain types and the rules that keep them
 //! valid: agent names, trust domains and SPIFFE ids, owners, labels, agent
-//! kinds and the status life cycle, audit events with their canonical bytes,
+//! kinds and the status life cycle, trust provider kinds and the claim
+//! vocabulary policies see, audit events with their canonical bytes,
 //! and the [`Clock`] through which all code reads the time.
 //!
 //! It does no I/O, runs nothing asynchronous and links no crypto backend:
@@ -12,11 +13,13 @@ pub mod agent;
 pub mod audit;
 pub mod clock;
 pub mod ids;
+pub mod provider;
 
 pub use agent::{Agent, AgentKind, AgentStatus, Labels, Provenance, StatusChange};
 pub use audit::{AuditDraft, AuditEvent, Outcome};
 pub use clock::{Clock, SystemClock};
 pub use ids::{AgentName, Email, SpiffeId, TrustDomain};
+pub use provider::ProviderKind;
 
 /// A value failed validation. Carries the name of the offending field so the
 /// edge can point the user at it.

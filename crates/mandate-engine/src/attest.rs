@@ -148,6 +148,8 @@ pub enum AttestOutcome {
 pub struct AttestReport {
     /// The provider.
     pub provider: String,
+    /// The provider's kind; absent when the provider does not exist.
+    pub provider_kind: Option<mandate_core::ProviderKind>,
     /// Mapped, shadow or refused.
     pub outcome: AttestOutcome,
     /// The verified subject.
@@ -164,6 +166,10 @@ pub struct AttestReport {
     pub shadow_count: Option<i64>,
     /// The verified claims (flattened); empty when not verified.
     pub claims: BTreeMap<String, String>,
+    /// The claims as policies see them in `context.attestation.claims` (the
+    /// schema's vocabulary, filled from `claims` by the provider's kind); all
+    /// of `claims` are the tags of `context.attestation.evidence`.
+    pub policy_claims: BTreeMap<String, String>,
     /// Stable code of the refusal reason.
     pub code: Option<String>,
     /// Why it was refused, precisely.
@@ -280,10 +286,20 @@ impl Engine {
         evidence: &[u8],
     ) -> Result<AttestReport> {
         let step = self.attest_step(provider, evidence, false).await?;
-        Ok(self
+        let mut report = self
             .finish_attestation(Some(actor), provider, step, true)
             .await?
-            .0)
+            .0;
+        report.provider_kind = self
+            .hot_providers()
+            .await?
+            .iter()
+            .find(|p| p.name == provider)
+            .and_then(|p| p.kind.parse().ok());
+        if let Some(kind) = report.provider_kind {
+            report.policy_claims = kind.policy_claims(&report.claims);
+        }
+        Ok(report)
     }
 
     /// Verifies and maps `evidence`; `reuse` lets the mapped agent come
@@ -491,6 +507,8 @@ impl Engine {
         let now = self.now();
         let base = |outcome| AttestReport {
             provider: provider.to_owned(),
+            provider_kind: None,
+            policy_claims: BTreeMap::new(),
             outcome,
             subject: None,
             agent: None,

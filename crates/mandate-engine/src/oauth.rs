@@ -223,13 +223,39 @@ pub(crate) fn split_scope(s: &str) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub(crate) struct Proven {
     pub(crate) agent: Agent,
-    /// `(provider, claims)` when a platform attested it.
-    pub(crate) attestation: Option<(String, BTreeMap<String, String>)>,
+    /// The provider and its verified claims, when a platform attested it.
+    pub(crate) attestation: Option<ProvenAttestation>,
     /// How: `jwt-bearer`, `private_key_jwt`, `jwt-spiffe`, `aws-iid`,
     /// `access_token`.
     pub(crate) method: &'static str,
     /// Whether a platform attestation (not a stored key) proved it.
     pub(crate) attested: bool,
+}
+
+/// The attestation that proved an agent: which provider, of which kind,
+/// with which verified claims (native names).
+#[derive(Debug, Clone)]
+pub(crate) struct ProvenAttestation {
+    pub(crate) provider: String,
+    pub(crate) kind: mandate_core::ProviderKind,
+    pub(crate) claims: BTreeMap<String, String>,
+}
+
+impl ProvenAttestation {
+    /// What policies see: the vocabulary in `claims`, every verified claim
+    /// in `evidence`.
+    fn policy_view(&self) -> mandate_policy::Attestation {
+        mandate_policy::Attestation {
+            provider: self.provider.clone(),
+            claims: self
+                .kind
+                .policy_claims(&self.claims)
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+            evidence: self.claims.clone(),
+        }
+    }
 }
 
 /// The facts the audit event of a grant records, filled in as they are
@@ -245,13 +271,6 @@ impl GrantAudit {
     fn set(&mut self, k: &str, v: impl Into<Value>) {
         self.detail.insert(k.to_owned(), v.into());
     }
-}
-
-fn claims_value(claims: &BTreeMap<String, String>) -> serde_json::Map<String, Value> {
-    claims
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect()
 }
 
 /// What the subject token of an exchange says.
@@ -373,9 +392,9 @@ impl Engine {
         audit.set("agent", actor.agent.name.to_string());
         audit.set("spiffe_id", actor.agent.spiffe_id.to_string());
         audit.set("proof", actor.method);
-        if let Some((provider, claims)) = &actor.attestation {
-            audit.set("provider", provider.clone());
-            audit.set("claims_digest", crate::claims_digest(claims));
+        if let Some(a) = &actor.attestation {
+            audit.set("provider", a.provider.clone());
+            audit.set("claims_digest", crate::claims_digest(&a.claims));
         }
         if actor.agent.status != AgentStatus::Active {
             return Err(OAuthError::grant(format!(
@@ -470,12 +489,10 @@ impl Engine {
 
         // Policy: `delegate` at each exchange, `token:issue` always.
         let mut context = RequestContext {
-            attestation: actor.attestation.as_ref().map(|(provider, claims)| {
-                mandate_policy::Attestation {
-                    provider: provider.clone(),
-                    claims: claims_value(claims),
-                }
-            }),
+            attestation: actor
+                .attestation
+                .as_ref()
+                .map(ProvenAttestation::policy_view),
             delegation: mandate_policy::Delegation {
                 chain: chain.clone(),
             },

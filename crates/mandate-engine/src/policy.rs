@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use mandate_core::{Agent, AgentKind, AuditDraft, Outcome};
+use mandate_core::{Agent, AgentKind, AuditDraft, Outcome, ProviderKind};
 use mandate_jose::digest::sha256_hex;
 use mandate_policy::{
     AgentEntity, Decision, Entities, EntityData, PolicySet, PolicySource, Request, Schema,
@@ -54,6 +54,9 @@ pub struct PolicyVersion {
     /// Ids of the policies it holds (absent in listings).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_ids: Option<Vec<String>>,
+    /// What the set tests that nothing configured produces (on a push).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What the engine evaluates with: one consistent snapshot.
@@ -174,6 +177,7 @@ fn version_view(
         created_at: r.created_at,
         files,
         policy_ids: ids,
+        warnings: Vec::new(),
     }
 }
 
@@ -187,6 +191,70 @@ impl Engine {
             )));
         }
         PolicySet::compile(&self.policy.schema, &sources_of(files)).map_err(invalid)
+    }
+
+    /// What `set` tests that nothing configured can produce: a claim no
+    /// configured trust provider's kind fills, a tool argument when no
+    /// gateway route forwards MCP tool calls. Such a test never fires, which
+    /// for a `forbid` is a hole. Also a set with no `permit` at all.
+    pub async fn policy_warnings(&self, set: &PolicySet) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        if !set
+            .policies()
+            .iter()
+            .any(|p| p.effect == mandate_policy::PolicyEffect::Permit)
+        {
+            out.push(
+                "the set has no `permit` policy: as the active set it denies every token \
+                 request and every gateway call (a push replaces the whole set; include every file)"
+                    .to_owned(),
+            );
+        }
+        let providers = self.hot_providers().await?;
+        let kinds: Vec<ProviderKind> = providers
+            .iter()
+            .filter_map(|p| p.kind.parse().ok())
+            .collect();
+        let names = |ids: &[String]| {
+            ids.iter()
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (claim, ids) in set.reads_below(&["attestation", "claims"]) {
+            let produces = |k: &ProviderKind| k.vocabulary().iter().any(|(n, _)| *n == claim);
+            if kinds.iter().any(produces) {
+                continue;
+            }
+            let would: Vec<&str> = ProviderKind::ALL
+                .iter()
+                .filter(|k| produces(k))
+                .map(|k| k.as_str())
+                .collect();
+            out.push(format!(
+                "policy {} tests claim `{claim}`, which no configured trust provider produces{}",
+                names(ids),
+                if would.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (a {} provider would)", would.join(" or "))
+                }
+            ));
+        }
+        let resources = self.hot_resources().await?;
+        let mcp_route = resources
+            .iter()
+            .any(|r| r.route.is_some() && r.kind == "mcp");
+        if !mcp_route {
+            for (arg, ids) in set.reads_below(&["args"]) {
+                out.push(format!(
+                    "policy {} tests tool argument `{arg}`, but no gateway route forwards MCP \
+                     tool calls, so `context.args` is always empty",
+                    names(ids)
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Validates, stores as a new version and activates `files`. An invalid
@@ -236,7 +304,9 @@ impl Engine {
             .await?;
         self.reload_policy().await?;
         let stored = PolicyVersionRecord { version, ..record };
-        Ok(version_view(stored, Some(version), Some(files), Some(ids)))
+        let mut view = version_view(stored, Some(version), Some(files), Some(ids));
+        view.warnings = self.policy_warnings(&set).await?;
+        Ok(view)
     }
 
     /// Activates an earlier version again. It is recompiled first: a version

@@ -21,6 +21,12 @@
 //!     expect: allow
 //!     policies: [business-hours]     # optional: the determining policy ids, any order
 //! ```
+//!
+//! A case's `context.attestation` may also be what `mandate attest --json`
+//! prints, inline or as the name of a file relative to the case file
+//! (`attestation: attest.json`): its provider kind fills `claims` with the
+//! schema's vocabulary and every verified claim becomes an evidence tag, as
+//! the token endpoint does.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -103,8 +109,9 @@ impl CaseFile {
         for (i, c) in raw.cases.into_iter().enumerate() {
             let mut request = raw.defaults.clone().unwrap_or(Value::Null);
             overlay(&mut request, c.request);
-            let request = serde_json::from_value(request)
-                .map_err(|e| invalid(format!("case {} `{}`: {e}", i + 1, c.name)))?;
+            let at = |e: String| invalid(format!("case {} `{}`: {e}", i + 1, c.name));
+            attestation_report(&mut request, path.parent().unwrap_or(Path::new(""))).map_err(at)?;
+            let request = serde_json::from_value(request).map_err(|e| at(e.to_string()))?;
             cases.push(Case {
                 name: c.name,
                 request,
@@ -176,6 +183,64 @@ pub fn run_file(path: impl AsRef<Path>) -> Result<Report, Error> {
     let policies = PolicySet::compile(&schema, &file.policy_sources()?)?;
     let engine = file.engine(&schema, policies)?;
     Ok(file.run(&engine))
+}
+
+/// Replaces a `context.attestation` given as `mandate attest --json` prints
+/// it (inline, or the name of a file holding it, relative to the case file)
+/// by what policies see of it: the vocabulary its provider kind fills in
+/// `claims`, every verified claim in `evidence`.
+fn attestation_report(request: &mut Value, dir: &Path) -> Result<(), String> {
+    let Some(slot) = request
+        .get_mut("context")
+        .and_then(|c| c.get_mut("attestation"))
+    else {
+        return Ok(());
+    };
+    let report = match slot {
+        Value::String(file) => {
+            let path = dir.join(&*file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("attestation file `{}`: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "attestation file `{}` is not what `mandate attest --json` prints: {e}",
+                    path.display()
+                )
+            })?
+        }
+        Value::Object(m) if m.contains_key("provider_kind") => slot.take(),
+        _ => return Ok(()),
+    };
+    #[derive(Deserialize)]
+    struct Report {
+        provider: String,
+        provider_kind: Option<mandate_core::ProviderKind>,
+        outcome: String,
+        #[serde(default)]
+        claims: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        reason: Option<String>,
+    }
+    let r: Report = serde_json::from_value(report)
+        .map_err(|e| format!("attestation is not what `mandate attest --json` prints: {e}"))?;
+    if r.outcome == "refused" {
+        return Err(format!(
+            "the attestation was refused, so no policy sees it: {}",
+            r.reason.unwrap_or_default()
+        ));
+    }
+    let kind = r.provider_kind.ok_or_else(|| {
+        format!(
+            "the attestation names no provider kind (provider `{}`)",
+            r.provider
+        )
+    })?;
+    *slot = serde_json::json!({
+        "provider": r.provider,
+        "claims": kind.policy_claims(&r.claims),
+        "evidence": r.claims,
+    });
+    Ok(())
 }
 
 /// Overlays a case's request on the defaults: each field the case gives replaces the

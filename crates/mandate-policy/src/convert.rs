@@ -65,9 +65,14 @@ fn context(schema: &Schema, action: Action, c: &RequestContext) -> Result<Contex
     let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(9);
     if let Some(a) = &c.attestation {
         let claims = shape::record(&a.claims, &open.claims, &|| "attestation.claims".to_owned())?;
+        let evidence = ast::EntityUID::from(evidence_uid(schema, a));
         pairs.push((
             "attestation",
-            record(vec![("provider", string(&a.provider)), ("claims", claims)]),
+            record(vec![
+                ("provider", string(&a.provider)),
+                ("claims", claims),
+                ("evidence", Value::from(evidence)),
+            ]),
         ));
     }
     let depth = i64::try_from(c.delegation.depth()).unwrap_or(i64::MAX);
@@ -125,6 +130,30 @@ fn context(schema: &Schema, action: Action, c: &RequestContext) -> Result<Contex
         ValueKind::Record(attrs) => Ok(Context::from(ast::Context::Value(attrs))),
         _ => Err("the context is not a record".to_owned()),
     }
+}
+
+/// The uid of the `Evidence` entity of an attestation: one per request, named
+/// after the provider.
+pub(crate) fn evidence_uid(schema: &Schema, a: &Attestation) -> EntityUid {
+    EntityUid::from_type_name_and_id(schema.types().evidence.clone(), EntityId::new(&a.provider))
+}
+
+/// The `Evidence` entity of an attestation: its claims as tags.
+pub(crate) fn evidence_entity(
+    schema: &Schema,
+    a: &Attestation,
+) -> Result<cedar_policy::Entity, String> {
+    let tags = a
+        .evidence
+        .iter()
+        .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+    cedar_policy::Entity::new_with_tags(
+        evidence_uid(schema, a),
+        std::iter::empty::<(String, RestrictedExpression)>(),
+        std::iter::empty(),
+        tags,
+    )
+    .map_err(|e| format!("attestation evidence: {e}"))
 }
 
 /// Most client addresses whose `ipaddr` values are kept; past it the
@@ -214,6 +243,7 @@ mod tests {
                 provider: "k8s-prod".into(),
                 claims: serde_json::from_value(json!({"namespace": "billing", "extra": [1]}))
                     .unwrap(),
+                evidence: [("kubernetes.io.namespace".to_owned(), "billing".to_owned())].into(),
             }),
             delegation: Delegation {
                 chain: vec!["a".into(), "b".into()],
@@ -235,7 +265,11 @@ mod tests {
             }),
         };
         let expected = json!({
-            "attestation": {"provider": "k8s-prod", "claims": {"namespace": "billing"}},
+            "attestation": {
+                "provider": "k8s-prod",
+                "claims": {"namespace": "billing"},
+                "evidence": {"__entity": {"type": "Mandate::Evidence", "id": "k8s-prod"}},
+            },
             "delegation": {"chain": ["a", "b"], "depth": 2},
             "on_behalf_of": {"__entity": {"type": "Mandate::User", "id": "fiona"}},
             "env": "prod",

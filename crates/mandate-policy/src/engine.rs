@@ -128,10 +128,29 @@ impl Engine {
             .policies
             .index()
             .candidates(&principal, request.action, &resource);
+        // The attestation's evidence is an entity of this request alone: added
+        // to a copy of the shared set, and only when some policy reads it.
+        let extended;
+        let entities = match &request.context.attestation {
+            Some(a) if self.policies.reads_evidence() => {
+                match crate::convert::evidence_entity(&self.schema, a).and_then(|e| {
+                    self.entities
+                        .cedar()
+                        .clone()
+                        .add_entities([e], None)
+                        .map_err(|e| format!("attestation evidence: {e}"))
+                }) {
+                    Ok(e) => {
+                        extended = e;
+                        &extended
+                    }
+                    Err(e) => return Decision::refused(e),
+                }
+            }
+            _ => self.entities.cedar(),
+        };
         for set in candidates {
-            let response = self
-                .authorizer
-                .is_authorized(&cedar, set, self.entities.cedar());
+            let response = self.authorizer.is_authorized(&cedar, set, entities);
             let diagnostics = response.diagnostics();
             for e in diagnostics.errors() {
                 errors.push(e.to_string());

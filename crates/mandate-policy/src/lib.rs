@@ -48,7 +48,7 @@ mod shape;
 pub use engine::{Decision, Effect, Engine};
 pub use entities::{AgentEntity, Entities, EntityData, ResourceEntity, ToolEntity, UserEntity};
 pub use error::{Error, SourceDiagnostic};
-pub use policies::{PolicyEffect, PolicyInfo, PolicySet, PolicySource};
+pub use policies::{ContextPath, PolicyEffect, PolicyInfo, PolicySet, PolicySource};
 pub use request::{
     Action, Attestation, Delegation, EntityRef, HttpRequest, McpMessage, Request, RequestContext,
     RequestTime, RiskScore,

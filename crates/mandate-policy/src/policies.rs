@@ -1,6 +1,6 @@
 //! Compiling named policy sources into one validated policy set.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -73,7 +73,16 @@ pub struct PolicySet {
     index: Index,
     policies: Vec<PolicyInfo>,
     warnings: Vec<SourceDiagnostic>,
+    /// The context attributes the policies read, with the ids of the
+    /// policies reading each.
+    reads: BTreeMap<ContextPath, Vec<String>>,
+    /// Whether some policy may read an `Evidence` entity: it reads
+    /// `context.attestation.evidence` or names the type at all.
+    evidence: bool,
 }
+
+/// A path of attributes below `context`, e.g. `attestation.claims.namespace`.
+pub type ContextPath = Vec<String>;
 
 impl PolicySet {
     /// An empty set: it denies everything.
@@ -83,6 +92,8 @@ impl PolicySet {
             index: Index::default(),
             policies: Vec::new(),
             warnings: Vec::new(),
+            reads: BTreeMap::new(),
+            evidence: false,
         }
     }
 
@@ -95,6 +106,8 @@ impl PolicySet {
         let mut policies: Vec<PolicyInfo> = Vec::new();
         // Policy id → index of its source, to place validation errors.
         let mut origin: HashMap<String, usize> = HashMap::new();
+        let mut reads: BTreeMap<ContextPath, Vec<String>> = BTreeMap::new();
+        let mut evidence = false;
 
         for (source_index, source) in sources.iter().enumerate() {
             let (name, text) = (source.name.as_str(), source.text.as_str());
@@ -153,6 +166,17 @@ impl PolicySet {
                     )));
                     continue;
                 }
+                match policy.to_json() {
+                    Ok(est) => {
+                        for path in context_paths(&est) {
+                            reads.entry(path).or_default().push(id.clone());
+                        }
+                        // An `Evidence` entity literal reads tags too.
+                        evidence |= est.to_string().contains("Evidence");
+                    }
+                    // Unknown: assume it reads everything.
+                    Err(_) => evidence = true,
+                }
                 if let Err(e) = cedar.add(policy.new_id(PolicyId::new(&id))) {
                     diagnostics.push(at(e.to_string()));
                     continue;
@@ -206,7 +230,36 @@ impl PolicySet {
             cedar,
             policies,
             warnings,
+            evidence: evidence
+                || reads.contains_key(&vec!["attestation".to_owned(), "evidence".to_owned()]),
+            reads,
         })
+    }
+
+    /// Every path below `context` some policy reads (`context.a.b` and
+    /// `context.a has b` both read `a.b`; the prefixes are read too), with
+    /// the ids of the policies reading it.
+    pub fn context_reads(&self) -> &BTreeMap<ContextPath, Vec<String>> {
+        &self.reads
+    }
+
+    /// The names below `context.<prefix...>` some policy reads, e.g. the claim
+    /// names for `["attestation", "claims"]`, with the ids of the policies.
+    pub fn reads_below(&self, prefix: &[&str]) -> BTreeMap<&str, &[String]> {
+        self.reads
+            .iter()
+            .filter(|(p, _)| {
+                p.len() == prefix.len() + 1 && p.iter().zip(prefix).all(|(a, b)| a == b)
+            })
+            .filter_map(|(p, ids)| Some((p.last()?.as_str(), ids.as_slice())))
+            .collect()
+    }
+
+    /// Whether some policy may read the attestation's `Evidence` entity, so
+    /// a request with an attestation needs it in its entities. Without it,
+    /// `hasTag` would be false and a `forbid` on a tag would not fire.
+    pub(crate) fn reads_evidence(&self) -> bool {
+        self.evidence
     }
 
     /// The policies, in source order.
@@ -252,6 +305,50 @@ impl Default for PolicySet {
     fn default() -> Self {
         Self::empty()
     }
+}
+
+/// The attribute paths below `context` a policy's JSON form (EST) reads:
+/// every `.`/`has` chain that starts at the variable `context`.
+fn context_paths(est: &serde_json::Value) -> Vec<ContextPath> {
+    use serde_json::Value;
+    /// The path of `e` below `context`, when it is an access chain from it.
+    fn chain(e: &Value) -> Option<ContextPath> {
+        if e.get("Var").and_then(Value::as_str) == Some("context") {
+            return Some(Vec::new());
+        }
+        let access = e.get(".")?;
+        let mut path = chain(access.get("left")?)?;
+        path.push(access.get("attr")?.as_str()?.to_owned());
+        Some(path)
+    }
+    fn walk(v: &Value, out: &mut Vec<ContextPath>) {
+        match v {
+            Value::Object(m) => {
+                for op in [".", "has"] {
+                    if let Some(access) = m.get(op)
+                        && let (Some(left), Some(attr)) = (
+                            access.get("left"),
+                            access.get("attr").and_then(Value::as_str),
+                        )
+                        && let Some(mut path) = chain(left)
+                    {
+                        path.push(attr.to_owned());
+                        out.push(path);
+                    }
+                }
+                for x in m.values() {
+                    walk(x, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(est, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `N` of the default id `policyN` Cedar gives the N-th policy of a file.

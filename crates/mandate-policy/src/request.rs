@@ -284,9 +284,14 @@ pub struct McpMessage {
 pub struct Attestation {
     /// Trust provider name, e.g. `k8s-prod`.
     pub provider: String,
-    /// Verified claims. Only those the schema declares in `Claims` reach policies.
+    /// Verified claims under the schema's vocabulary (`Claims`). Only those the
+    /// schema declares reach `context.attestation.claims`.
     #[serde(default)]
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Every verified claim by its provider's own flattened name; policies read
+    /// them as tags of `context.attestation.evidence`.
+    #[serde(default)]
+    pub evidence: std::collections::BTreeMap<String, String>,
 }
 
 /// The agents that delegated to the principal.

@@ -43,6 +43,7 @@ pub(crate) struct Types {
     pub(crate) resource: EntityTypeName,
     pub(crate) tool: EntityTypeName,
     pub(crate) control_plane: EntityTypeName,
+    pub(crate) evidence: EntityTypeName,
 }
 
 impl Schema {
@@ -85,6 +86,7 @@ impl Schema {
             resource: entity_type("Resource")?,
             tool: entity_type("Tool")?,
             control_plane: entity_type("ControlPlane")?,
+            evidence: entity_type("Evidence")?,
         };
 
         let declared_actions: HashSet<&EntityUid> = cedar.actions().collect();

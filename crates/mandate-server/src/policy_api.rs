@@ -44,6 +44,10 @@ pub struct PolicyVersionList {
 pub struct ValidationReport {
     /// Ids of the policies the files hold.
     pub policy_ids: Vec<String>,
+    /// What the set tests that nothing configured here produces (a claim no
+    /// trust provider fills, a tool argument with no MCP route), and a set
+    /// with no `permit`.
+    pub warnings: Vec<String>,
 }
 
 fn version_param(v: &str) -> ApiResult<i64> {
@@ -86,6 +90,7 @@ pub(crate) async fn validate_policies(
     let set = state.engine.validate_policies(&req.files)?;
     Ok(Json(ValidationReport {
         policy_ids: set.policies().iter().map(|p| p.id.clone()).collect(),
+        warnings: state.engine.policy_warnings(&set).await?,
     }))
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use mandate_attest::binding::{self, ClaimMatch, MAX_MATCHES};
 use mandate_attest::jwks_cache::CacheStatus;
 use mandate_attest::{Provider, ProviderSpec, join_token};
-use mandate_core::{AgentName, AgentStatus, AuditDraft, Outcome, ValidationError};
+use mandate_core::{AgentName, AgentStatus, AuditDraft, Outcome, ProviderKind, ValidationError};
 use mandate_jose::SecretString;
 use mandate_jose::random;
 use mandate_store::{BindingRecord, JoinTokenRecord, ProviderRecord, ShadowRecord};
@@ -146,7 +146,7 @@ impl Engine {
         let now = self.now();
         let rec = ProviderRecord {
             name: name.to_owned(),
-            kind: spec.kind().to_owned(),
+            kind: spec.kind().as_str().to_owned(),
             spec: json,
             allow_private_network,
             created_at: now,
@@ -242,7 +242,8 @@ impl Engine {
         matches: Vec<ClaimMatch>,
     ) -> Result<Binding> {
         let p = self.provider_record(provider).await?;
-        if p.kind == "join-token" {
+        let kind: ProviderKind = p.kind.parse()?;
+        if kind == ProviderKind::JoinToken {
             return Err(invalid(
                 "provider",
                 "join tokens name their agent; binding rules do not apply",
@@ -256,6 +257,8 @@ impl Engine {
         }
         for m in &matches {
             m.check().map_err(|e| invalid("matches", e))?;
+            mandate_attest::presets::check_claim_name(kind, &m.claim)
+                .map_err(|e| invalid("matches", e))?;
         }
         let a = self.agent(agent).await?;
         if a.status == AgentStatus::Decommissioned {

@@ -14,14 +14,16 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mandate_attest::ProviderSpec;
 use mandate_jose::claims::{Claims, Validation};
 use mandate_jose::jwk::JwkSet;
 use mandate_jose::jws::{self, Algorithm};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{OAuthError, Params, Proven};
+use mandate_core::ProviderKind;
+use mandate_store::ProviderRecord;
+
+use super::{OAuthError, Params, Proven, ProvenAttestation};
 use crate::{Engine, Error};
 
 /// RFC 7523 client assertion type.
@@ -223,46 +225,73 @@ impl Engine {
                 "an access token or DPoP proof is not a workload assertion",
             ));
         }
-        let auds: Vec<&str> = aud.iter().map(String::as_str).collect();
         let providers = self.hot_providers().await?;
-        let candidates: Vec<_> = providers
+        let record = self
+            .jwt_provider(&providers, &iss, &sub, &aud, |_| true)
+            .map_err(|e| OAuthError::grant(format!("the assertion: {e}")))?;
+        self.proven_by(record, token.as_bytes(), method).await
+    }
+
+    /// The one trust provider that verifies a JWT with these (unverified)
+    /// `iss`, `sub` and `aud`, among those of a kind `kinds` accepts: the
+    /// only rule by which Mandate picks a provider for a JWT, for workload
+    /// assertions and user tokens alike. None, or more than one (which
+    /// would make the answer depend on the order providers were added), is
+    /// an error naming them.
+    fn jwt_provider<'a>(
+        &self,
+        providers: &'a [ProviderRecord],
+        iss: &Option<String>,
+        sub: &Option<String>,
+        aud: &[String],
+        kinds: impl Fn(ProviderKind) -> bool,
+    ) -> Result<&'a ProviderRecord, String> {
+        let auds: Vec<&str> = aud.iter().map(String::as_str).collect();
+        let candidates: Vec<&ProviderRecord> = providers
             .iter()
+            .filter(|r| r.kind.parse().is_ok_and(&kinds))
             .filter(|r| {
                 self.attest
                     .spec(r)
                     .is_some_and(|s| s.may_verify_jwt(iss.as_deref(), sub.as_deref(), &auds))
             })
             .collect();
-        let Some(record) = candidates.first() else {
-            return Err(OAuthError::grant(format!(
-                "no trust provider accepts assertions from issuer `{}` for audience {:?}",
-                iss.unwrap_or_default(),
-                aud
-            )));
-        };
-        if candidates.len() > 1 {
-            return Err(OAuthError::grant(format!(
-                "trust providers {} all accept this assertion; narrow their audiences",
-                candidates
+        match candidates.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!(
+                "no trust provider accepts tokens from issuer `{}` for audience {aud:?}",
+                iss.as_deref().unwrap_or_default(),
+            )),
+            several => Err(format!(
+                "trust providers {} all accept this token; narrow their issuers or audiences",
+                several
                     .iter()
-                    .map(|r| r.name.as_str())
+                    .map(|r| format!("`{}`", r.name))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )));
+            )),
         }
-        self.proven_by(&record.name, token.as_bytes(), method).await
     }
 
     async fn proven_by(
         &self,
-        provider: &str,
+        record: &ProviderRecord,
         evidence: &[u8],
         method: &'static str,
     ) -> Result<Proven, OAuthError> {
+        let provider = record.name.as_str();
+        let kind = record
+            .kind
+            .parse::<ProviderKind>()
+            .map_err(|e| OAuthError::grant(format!("provider `{provider}`: {e}")))?;
         match self.attest_for_grant(provider, evidence).await? {
             Ok((a, agent)) => Ok(Proven {
                 agent,
-                attestation: Some((a.provider, a.claims)),
+                attestation: Some(ProvenAttestation {
+                    provider: a.provider,
+                    kind,
+                    claims: a.claims,
+                }),
                 method,
                 attested: true,
             }),
@@ -280,8 +309,11 @@ impl Engine {
         };
         let providers = self.hot_providers().await?;
         let mut last = OAuthError::grant("no aws-iid trust provider is configured");
-        for r in providers.iter().filter(|r| r.kind == "aws-iid") {
-            match self.proven_by(&r.name, &evidence, "aws-iid").await {
+        for r in providers
+            .iter()
+            .filter(|r| r.kind.parse() == Ok(ProviderKind::AwsIid))
+        {
+            match self.proven_by(r, &evidence, "aws-iid").await {
                 Ok(p) => return Ok(p),
                 Err(e) if e.error == "invalid_grant" => last = e,
                 Err(e) => return Err(e),
@@ -299,22 +331,10 @@ impl Engine {
     ) -> Result<(String, String, std::collections::BTreeMap<String, String>), OAuthError> {
         let Peeked { iss, sub, aud, .. } =
             peek(token).ok_or_else(|| OAuthError::grant("subject_token is not a JWT"))?;
-        let auds: Vec<&str> = aud.iter().map(String::as_str).collect();
         let providers = self.hot_providers().await?;
-        let record = providers
-            .iter()
-            .filter(|r| r.kind == "oidc")
-            .find(|r| {
-                serde_json::from_str::<ProviderSpec>(&r.spec)
-                    .is_ok_and(|s| s.may_verify_jwt(iss.as_deref(), sub.as_deref(), &auds))
-            })
-            .ok_or_else(|| {
-                OAuthError::grant(format!(
-                    "subject_token: no oidc provider trusts issuer `{}` for audience {:?}",
-                    iss.unwrap_or_default(),
-                    aud
-                ))
-            })?;
+        let record = self
+            .jwt_provider(&providers, &iss, &sub, &aud, |k| k == ProviderKind::Oidc)
+            .map_err(|e| OAuthError::grant(format!("subject_token (a user's ID token): {e}")))?;
         let built = self.attest.get(record).map_err(|e| {
             OAuthError::grant(format!("subject_token: provider `{}`: {e}", record.name))
         })?;

@@ -499,7 +499,7 @@ async fn ssrf_02_encoded_ips() {
 async fn store_provider(env: &Env, name: &str, spec: &ProviderSpec) {
     let rec = ProviderRecord {
         name: name.into(),
-        kind: spec.kind().into(),
+        kind: spec.kind().as_str().into(),
         spec: serde_json::to_string(spec).unwrap(),
         allow_private_network: false,
         created_at: T0,

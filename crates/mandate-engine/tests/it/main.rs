@@ -9,6 +9,7 @@
 )]
 
 mod attacks;
+mod claims;
 mod grants;
 mod providers;
 mod support;

@@ -410,3 +410,85 @@ async fn prx_07_secret_echo_in_success_body_scrubbed() {
         .unwrap();
     assert!(r.text().await.unwrap().contains(SECRET));
 }
+
+/// An on-behalf-of token for user `ann@example.com`, held by agent `alpha`,
+/// for route `api`: the user's ID token from a company identity provider
+/// exchanged with alpha's own token as the actor.
+async fn user_token(env: &Env) -> String {
+    let idp = mandate_testkit::oidc::TestIssuer::start().await;
+    let spec: mandate_attest::oidc::OidcSpec = serde_json::from_value(serde_json::json!({
+        "issuer": idp.issuer(),
+        "audience": "mandate",
+    }))
+    .unwrap();
+    env.engine
+        .add_provider(
+            &env.admin,
+            "corp",
+            mandate_attest::ProviderSpec::Oidc(spec),
+            true,
+        )
+        .await
+        .unwrap();
+    let id_token = idp.sign(&serde_json::json!({
+        "iss": idp.issuer(), "sub": "u-1", "aud": "mandate", "email": "ann@example.com",
+        "exp": now() + 600, "iat": now(),
+    }));
+    let actor = env.token("api", "read", None).await;
+    let params: Vec<(String, String)> = [
+        ("grant_type", mandate_engine::oauth::GRANT_TOKEN_EXCHANGE),
+        ("subject_token", id_token.as_str()),
+        ("subject_token_type", mandate_engine::oauth::TOKEN_TYPE_ID),
+        ("actor_token", actor.as_str()),
+        ("actor_token_type", mandate_engine::oauth::TOKEN_TYPE_ACCESS),
+        ("resource", &format!("{}/gw/api", env.url)),
+        ("scope", "read"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    env.engine
+        .token_grant(mandate_engine::oauth::TokenRequest {
+            params,
+            dpop: None,
+            endpoint_url: format!("{}/oauth2/token", env.url),
+            client_ip: None,
+        })
+        .await
+        .unwrap()
+        .access_token
+}
+
+#[tokio::test]
+async fn policy_02_on_behalf_of_at_the_gateway() {
+    let (up, log) = upstream(None).await;
+    let env = env(&up).await;
+    let forbid = "@id(\"no-users-on-reports\")\nforbid(principal, action == Mandate::Action::\"http:request\", resource)\n  when { context has on_behalf_of && context has http && context.http.path like \"/reports*\" };";
+    env.engine
+        .push_policies(
+            &env.admin,
+            vec![PolicyFile {
+                name: "gw.cedar".into(),
+                text: format!("{POLICY}\n{forbid}"),
+            }],
+            "users".into(),
+        )
+        .await
+        .unwrap();
+    let user = user_token(&env).await;
+    let own = env.token("api", "read", None).await;
+    let get = |token: String| {
+        client()
+            .get(format!("{}/gw/api/reports/q1", env.url))
+            .bearer_auth(token)
+            .send()
+    };
+    // The agent on its own may read reports; acting for a user it may not.
+    assert_eq!(get(own).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get(user).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    let ev = &env.events("gateway.request").await[0];
+    assert_eq!(ev.detail["decision"]["policies"][0], "no-users-on-reports");
+    assert_eq!(ev.detail["sub"], "ann@example.com");
+    assert_eq!(ev.detail["result"], "policy_denied");
+}

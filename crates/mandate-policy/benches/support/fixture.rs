@@ -171,6 +171,7 @@ fn request() -> Request {
                     r#"{"sub": "system:serviceaccount:billing:bot", "namespace": "billing"}"#,
                 )
                 .unwrap_or_default(),
+                evidence: Default::default(),
             }),
             env: "prod".into(),
             time: RequestTime::from_unix(1_794_823_200).unwrap_or_default(), // Monday 10:00 UTC

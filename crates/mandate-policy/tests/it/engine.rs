@@ -162,6 +162,7 @@ when {
         provider: "k8s-prod".into(),
         claims: serde_json::from_value(json!({"namespace": "billing", "unknown_claim": 1.5}))
             .unwrap(),
+        evidence: Default::default(),
     });
     r.context.client_ip = Some("10.1.2.3".parse().unwrap());
     assert_eq!(engine.evaluate(&r).effect, Effect::Allow);
@@ -254,4 +255,57 @@ fn cedar_request(r: &mandate_policy::Request) -> cedar_policy::Request {
         Some(schema().cedar()),
     )
     .unwrap()
+}
+
+/// Every spelling by which a policy can reach the attestation's evidence
+/// fires: a `forbid` on a tag that the engine left out of the entities
+/// would see `hasTag` false and not fire.
+#[test]
+fn evidence_tag_forbid_fires_however_it_is_spelled() {
+    let mut r = request();
+    r.context.attestation = Some(Attestation {
+        provider: "k8s-prod".into(),
+        claims: Default::default(),
+        evidence: [("kubernetes.io.pod.uid".to_owned(), "p-1".to_owned())].into(),
+    });
+    for condition in [
+        r#"context has attestation && context.attestation.evidence.hasTag("kubernetes.io.pod.uid") && context.attestation.evidence.getTag("kubernetes.io.pod.uid") == "p-1""#,
+        r#"context has attestation && context.attestation["evidence"].hasTag("kubernetes.io.pod.uid")"#,
+        r#"Mandate::Evidence::"k8s-prod".hasTag("kubernetes.io.pod.uid")"#,
+    ] {
+        let text = format!(
+            "{PERMIT_TOKENS}\n@id(\"no-pod\") forbid (principal, action, resource) when {{ {condition} }};"
+        );
+        let d = engine(&text).evaluate(&r);
+        assert_eq!(d.effect, Effect::Deny, "{condition}");
+        assert_eq!(d.determining_policies, ["no-pod"], "{condition}");
+    }
+    // Another value does not fire.
+    let text = format!(
+        "{PERMIT_TOKENS}\n@id(\"no-pod\") forbid (principal, action, resource) when {{ context has attestation && context.attestation.evidence.hasTag(\"kubernetes.io.pod.uid\") && context.attestation.evidence.getTag(\"kubernetes.io.pod.uid\") == \"p-2\" }};"
+    );
+    assert_eq!(engine(&text).evaluate(&r).effect, Effect::Allow);
+}
+
+#[test]
+fn the_claims_and_arguments_a_set_tests_are_listed() {
+    let text = format!(
+        "{PERMIT_TOKENS}\n@id(\"ns\") forbid (principal, action, resource) when {{ context has attestation && context.attestation.claims has namespace && context.attestation.claims.namespace == \"x\" }};\n\
+         @id(\"repo\") forbid (principal, action, resource) when {{ context.args has repo }};"
+    );
+    let schema = schema();
+    let set = PolicySet::compile(
+        &schema,
+        &[mandate_policy::PolicySource::new("t.cedar", text)],
+    )
+    .unwrap();
+    let claims: Vec<&str> = set
+        .reads_below(&["attestation", "claims"])
+        .keys()
+        .copied()
+        .collect();
+    assert_eq!(claims, ["namespace"]);
+    let args = set.reads_below(&["args"]);
+    assert_eq!(args.keys().copied().collect::<Vec<_>>(), ["repo"]);
+    assert_eq!(args["repo"], ["repo".to_owned()]);
 }

@@ -80,7 +80,7 @@ fn every_example_policy_is_exercised() {
             p.id
         );
     }
-    assert_eq!(policies.len(), 10);
+    assert_eq!(policies.len(), 11);
 }
 
 #[test]
@@ -111,4 +111,25 @@ fn case_file_without_policies_is_an_error() {
         "{err}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A refused attestation was never seen by a policy: a case cannot use it.
+#[test]
+fn case_with_a_refused_attestation_is_an_error() {
+    let yaml = r#"
+cases:
+  - name: refused
+    request:
+      principal: {agent: a}
+      action: token:issue
+      resource: {resource: r}
+      context:
+        attestation: {provider: k8s, provider_kind: kubernetes, outcome: refused, claims: {}, reason: "token expired"}
+    expect: deny
+"#;
+    let err = CaseFile::parse("cases.yaml", yaml).unwrap_err().to_string();
+    assert!(
+        err.contains("the attestation was refused, so no policy sees it: token expired"),
+        "{err}"
+    );
 }

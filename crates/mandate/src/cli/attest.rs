@@ -22,7 +22,8 @@ pub struct AttestArgs {
     /// PKCS#7, or `{"document", "signature"}` JSON.
     #[arg(long)]
     evidence_file: PathBuf,
-    /// Print the report as JSON.
+    /// Print the report as JSON (a `mandate policy test` case takes this
+    /// file as its `context.attestation`).
     #[arg(long)]
     json: bool,
 }
@@ -83,14 +84,25 @@ pub async fn run(a: AttestArgs, conn: Conn) -> Result<bool, ClientError> {
     if let Some(s) = r.get("subject").filter(|s| !s.is_null()) {
         println!("subject: {}", s.as_str().unwrap_or_default());
     }
-    if let Some(claims) = r
-        .get("claims")
-        .and_then(Value::as_object)
-        .filter(|c| !c.is_empty())
-    {
-        println!("verified claims:");
-        for (k, v) in claims {
-            println!("  {k} = {}", v.as_str().unwrap_or_default());
+    for (key, heading) in [
+        (
+            "claims",
+            "verified claims (binding rules; context.attestation.evidence tags):",
+        ),
+        (
+            "policy_claims",
+            "as policies see them (context.attestation.claims):",
+        ),
+    ] {
+        if let Some(claims) = r
+            .get(key)
+            .and_then(Value::as_object)
+            .filter(|c| !c.is_empty())
+        {
+            println!("{heading}");
+            for (k, v) in claims {
+                println!("  {k} = {}", v.as_str().unwrap_or_default());
+            }
         }
     }
     Ok(outcome == "mapped")

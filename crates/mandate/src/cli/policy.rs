@@ -16,7 +16,9 @@ use crate::client::{Client, ClientError, field, print_table};
 /// Policy commands.
 #[derive(Subcommand)]
 pub enum PolicyCommand {
-    /// Check policy files against the schema (offline).
+    /// Check policy files against the schema (offline); when a server
+    /// answers, also warn about claims and tool arguments the policies test
+    /// that none of its trust providers or routes produce.
     Validate {
         /// Cedar policy files.
         #[arg(required = true)]
@@ -67,30 +69,24 @@ pub enum PolicyCommand {
 /// Runs a policy command.
 pub async fn run(cmd: PolicyCommand, conn: Conn) -> Result<ExitCode, ClientError> {
     match cmd {
-        PolicyCommand::Validate { files } => Ok(validate(&files)),
+        PolicyCommand::Validate { files } => Ok(validate(&files, &conn).await),
         PolicyCommand::Test { cases } => Ok(test(&cases)),
         PolicyCommand::Push { files, message } => {
             let c = connect(&conn)?;
             let mut payload = Vec::new();
-            let mut sources = Vec::new();
             for f in &files {
                 let text = std::fs::read_to_string(f).map_err(|e| {
                     ClientError::Transport(format!("cannot read `{}`: {e}", f.display()))
                 })?;
                 payload.push(json!({ "name": f.display().to_string(), "text": text }));
-                sources.push(PolicySource::new(f.display().to_string(), text));
-            }
-            // The server validates the set; checked here too only to warn
-            // before it replaces the active one.
-            if let Ok(set) = Schema::mandate().and_then(|s| PolicySet::compile(&s, &sources))
-                && let Some(w) = no_permit(&set)
-            {
-                eprintln!("warning: {w}");
             }
             let body = json!({ "files": payload, "message": message });
             let v = c
                 .call(Method::POST, "/admin/v1/policies", Some(&body))
                 .await?;
+            for w in warnings_of(&v) {
+                eprintln!("warning: {w}");
+            }
             let n = v
                 .get("policy_ids")
                 .and_then(Value::as_array)
@@ -246,7 +242,36 @@ fn no_permit(set: &PolicySet) -> Option<String> {
     })
 }
 
-fn validate(files: &[PathBuf]) -> ExitCode {
+/// The `warnings` of a server answer.
+fn warnings_of(v: &Value) -> Vec<String> {
+    v.get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Asks the server what the set tests that nothing configured there
+/// produces; why not, when no server answers.
+async fn server_warnings(sources: &[PolicySource], conn: &Conn) -> Result<Vec<String>, String> {
+    let c = connect(conn).map_err(|e| e.to_string())?;
+    let files: Vec<Value> = sources
+        .iter()
+        .map(|s| json!({"name": s.name, "text": s.text}))
+        .collect();
+    let v = c
+        .call(
+            Method::POST,
+            "/admin/v1/policies/validate",
+            Some(&json!({ "files": files })),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(warnings_of(&v))
+}
+
+async fn validate(files: &[PathBuf], conn: &Conn) -> ExitCode {
     let schema = match Schema::mandate() {
         Ok(s) => s,
         Err(e) => {
@@ -269,8 +294,22 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             for w in set.warnings() {
                 eprintln!("warning: {w}");
             }
-            if let Some(w) = no_permit(&set) {
+            let local = no_permit(&set);
+            if let Some(w) = &local {
                 eprintln!("warning: {w}");
+            }
+            // Whether a claim or tool argument a policy tests is produced
+            // depends on the trust providers and routes a server has.
+            match server_warnings(&sources, conn).await {
+                Ok(ws) => {
+                    for w in ws.iter().filter(|w| Some(*w) != local.as_ref()) {
+                        eprintln!("warning: {w}");
+                    }
+                }
+                Err(why) => eprintln!(
+                    "note: claims and tool arguments not checked against a server's trust \
+                     providers and routes ({why})"
+                ),
             }
             println!("ok: {} policies in {} files", set.len(), files.len());
             ExitCode::SUCCESS
