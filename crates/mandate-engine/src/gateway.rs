@@ -81,6 +81,7 @@ impl Engine {
             resource,
             context,
         };
+        let user = t.user_entity();
         let (decision, version) = match call.tool {
             Some(tool) => self.evaluate_with_tool(
                 &request,
@@ -89,8 +90,9 @@ impl Engine {
                     resource: Some(call.resource.to_owned()),
                     sensitivity: None,
                 },
+                user.as_ref(),
             ),
-            None => self.evaluate_policy(&request),
+            None => self.evaluate_policy_for(&request, user.as_ref()),
         };
         call_decision(decision, version)
     }

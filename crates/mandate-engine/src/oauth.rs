@@ -29,7 +29,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use mandate_core::{Agent, AgentName, AgentStatus, AuditDraft, Outcome};
-use mandate_policy::{Action, EntityRef, Request, RequestContext, RequestTime, RiskScore};
+use mandate_policy::{
+    Action, EntityRef, Request, RequestContext, RequestTime, RiskScore, UserEntity,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::Duration;
@@ -281,8 +283,9 @@ struct Subject {
     chain: Vec<String>,
     /// `sub` to keep.
     sub: String,
-    /// The user on whose behalf, when the subject is a user's token.
-    user: Option<String>,
+    /// The user on whose behalf (id, email, groups), when the subject is a
+    /// user's token or a token issued on a user's behalf.
+    user: Option<UserEntity>,
 }
 
 impl Engine {
@@ -496,7 +499,7 @@ impl Engine {
             delegation: mandate_policy::Delegation {
                 chain: chain.clone(),
             },
-            on_behalf_of: user.clone(),
+            on_behalf_of: user.as_ref().map(|u| u.id.clone()),
             env: actor.agent.labels.get("env").unwrap_or_default().to_owned(),
             time: RequestTime::from_unix(now).unwrap_or_default(),
             scopes: scopes.iter().cloned().collect::<BTreeSet<_>>(),
@@ -520,7 +523,7 @@ impl Engine {
                 resource: EntityRef::Agent(actor.agent.name.to_string()),
                 context: ctx,
             };
-            let (decision, _) = self.evaluate_policy(&request);
+            let (decision, _) = self.evaluate_policy_for(&request, user.as_ref());
             policies.extend(decision.determining_policies.iter().cloned());
             audit.set("delegate_policies", decision.determining_policies.clone());
             if !decision.is_allowed() {
@@ -541,7 +544,7 @@ impl Engine {
             resource: EntityRef::Resource(resource.name.clone()),
             context,
         };
-        let (decision, version) = self.evaluate_policy(&request);
+        let (decision, version) = self.evaluate_policy_for(&request, user.as_ref());
         audit.set("policies", decision.determining_policies.clone());
         audit.set("policy_version", version);
         if !decision.is_allowed() {
@@ -587,7 +590,7 @@ impl Engine {
             self.hot_agent_seen(&actor.agent.name, self.now());
         }
         let mut extra = std::mem::take(&mut audit.detail);
-        extra.insert("user".into(), json!(user));
+        extra.insert("user".into(), json!(user.as_ref().map(|u| &u.id)));
         extra.insert("policies".into(), json!(policies));
         let minted = self
             .mint_token(MintRequest {
@@ -602,6 +605,7 @@ impl Engine {
                 parent_jti,
                 act,
                 cnf_jkt: jkt.clone(),
+                user: user.clone(),
                 may_act,
                 chain,
                 touch_agent,
@@ -719,22 +723,36 @@ impl Engine {
                 Ok(Subject {
                     chain: parent.record.chain.clone(),
                     sub: parent.subject.clone(),
-                    user: parent.on_behalf_of().map(str::to_owned),
+                    user: parent.user_entity(),
                     token: Some(parent),
                 })
             }
             TOKEN_TYPE_ID | TOKEN_TYPE_JWT => {
                 let (provider, subject, claims) = self.verify_user_token(token).await?;
-                let user = claims
-                    .get("email")
-                    .cloned()
+                let email = claims.get("email").cloned();
+                let user = email
+                    .clone()
                     .unwrap_or_else(|| format!("{provider}:{subject}"));
                 audit.set("user", user.clone());
+                // `groups`: an array of names, flattened with `,`.
+                let groups = claims
+                    .get("groups")
+                    .map(|g| {
+                        g.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 Ok(Subject {
                     token: None,
                     chain: Vec::new(),
                     sub: user.clone(),
-                    user: Some(user),
+                    user: Some(UserEntity {
+                        id: user,
+                        email: email.unwrap_or_default(),
+                        groups,
+                    }),
                 })
             }
             other => Err(OAuthError::request(format!(

@@ -13,7 +13,7 @@ use mandate_core::{Agent, AgentKind, AuditDraft, Outcome, ProviderKind};
 use mandate_jose::digest::sha256_hex;
 use mandate_policy::{
     AgentEntity, Decision, Entities, EntityData, PolicySet, PolicySource, Request, Schema,
-    SourceDiagnostic, ToolEntity,
+    SourceDiagnostic, ToolEntity, UserEntity,
 };
 use mandate_store::{AgentFilter, MAX_PAGE, PolicyVersionRecord};
 use serde::{Deserialize, Serialize};
@@ -507,9 +507,15 @@ impl Engine {
     /// Evaluates `request` against the loaded policy and inventory without
     /// writing anything (the caller audits the decision with what it
     /// decides): the decision and the policy version it was made under.
-    pub(crate) fn evaluate_policy(&self, request: &Request) -> (Decision, Option<i64>) {
+    /// `user`, on whose behalf (from the verified token), is an entity of
+    /// this request alone.
+    pub(crate) fn evaluate_policy_for(
+        &self,
+        request: &Request,
+        user: Option<&UserEntity>,
+    ) -> (Decision, Option<i64>) {
         let loaded = self.policy.snapshot();
-        (loaded.engine.evaluate(request), loaded.version)
+        (loaded.engine.evaluate_for(request, user), loaded.version)
     }
 
     /// Decides `request` and writes the decision to the audit log before
@@ -608,13 +614,15 @@ impl Engine {
         &self,
         request: &Request,
         tool: ToolEntity,
+        user: Option<&UserEntity>,
     ) -> (Decision, Option<i64>) {
         let loaded = self.policy.snapshot();
         let decision = if loaded.data.tools.iter().any(|t| t.id == tool.id) {
-            loaded.engine.evaluate(request)
+            loaded.engine.evaluate_for(request, user)
         } else {
             let supplied = EntityData {
                 tools: vec![tool],
+                users: user.into_iter().cloned().collect(),
                 ..EntityData::default()
             };
             Self::evaluate_supplied(&self.policy.schema, &loaded, request, &supplied)

@@ -191,6 +191,10 @@ pub struct MintRequest {
     pub chain: Vec<String>,
     /// Whether the grant's attestation moves the agent's `last_seen_at`.
     pub touch_agent: bool,
+    /// The user on whose behalf: their `email` and `groups` (RFC 9068
+    /// §2.2.3.1) go into the token, so a later exchange and the gateway
+    /// decide on the same user.
+    pub user: Option<mandate_policy::UserEntity>,
     /// More members for the `token.issued` event's detail (the grant, the
     /// decision, the attestation).
     pub audit: serde_json::Map<String, serde_json::Value>,
@@ -522,6 +526,14 @@ impl Engine {
             }
             if let Some(may_act) = &req.may_act {
                 map.insert("may_act".into(), may_act.clone());
+            }
+            if let Some(u) = &req.user {
+                if !u.email.is_empty() {
+                    map.insert("email".into(), u.email.clone().into());
+                }
+                if !u.groups.is_empty() {
+                    map.insert("groups".into(), serde_json::json!(u.groups));
+                }
             }
         }
         let payload = serde_json::to_vec(&claims).map_err(|_| Error::Internal("claims"))?;

@@ -4,7 +4,7 @@ use cedar_policy::{AuthorizationError, Authorizer, PolicyId};
 use serde::{Deserialize, Serialize};
 
 use crate::convert::cedar_request;
-use crate::{Entities, PolicySet, Request, Schema};
+use crate::{Entities, PolicySet, Request, Schema, UserEntity};
 
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +111,14 @@ impl Engine {
     /// (wrong principal type for the action, a tool argument of the wrong type, ...)
     /// is denied with an error.
     pub fn evaluate(&self, request: &Request) -> Decision {
+        self.evaluate_for(request, None)
+    }
+
+    /// As [`Engine::evaluate`], with `user` (the one on whose behalf the
+    /// request is made, as its verified token describes them: email and
+    /// groups) an entity of this request alone, unless the entity set holds
+    /// that user already.
+    pub fn evaluate_for(&self, request: &Request, user: Option<&UserEntity>) -> Decision {
         let principal = self.schema.uid(&request.principal);
         let resource = self.schema.uid(&request.resource);
         let cedar = match cedar_request(&self.schema, request, &principal, &resource) {
@@ -128,26 +136,17 @@ impl Engine {
             .policies
             .index()
             .candidates(&principal, request.action, &resource);
-        // The attestation's evidence is an entity of this request alone: added
-        // to a copy of the shared set, and only when some policy reads it.
+        // The attestation's evidence (when some policy reads it) and the
+        // user are entities of this request alone, added to a copy of the
+        // shared set.
         let extended;
-        let entities = match &request.context.attestation {
-            Some(a) if self.policies.reads_evidence() => {
-                match crate::convert::evidence_entity(&self.schema, a).and_then(|e| {
-                    self.entities
-                        .cedar()
-                        .clone()
-                        .add_entities([e], None)
-                        .map_err(|e| format!("attestation evidence: {e}"))
-                }) {
-                    Ok(e) => {
-                        extended = e;
-                        &extended
-                    }
-                    Err(e) => return Decision::refused(e),
-                }
+        let entities = match self.request_entities(request, user) {
+            Ok(None) => self.entities.cedar(),
+            Ok(Some(e)) => {
+                extended = e;
+                &extended
             }
-            _ => self.entities.cedar(),
+            Err(e) => return Decision::refused(e),
         };
         for set in candidates {
             let response = self.authorizer.is_authorized(&cedar, set, entities);
@@ -186,6 +185,38 @@ impl Engine {
             determining_policies: determining,
             errors,
         }
+    }
+}
+
+impl Engine {
+    /// The shared entities with this request's own added, or `None` when it
+    /// has none.
+    fn request_entities(
+        &self,
+        request: &Request,
+        user: Option<&UserEntity>,
+    ) -> Result<Option<cedar_policy::Entities>, String> {
+        let mut extra = Vec::new();
+        if let Some(a) = &request.context.attestation
+            && self.policies.reads_evidence()
+        {
+            extra.push(crate::convert::evidence_entity(&self.schema, a)?);
+        }
+        if let Some(u) = user {
+            let e = crate::entities::user_entity(&self.schema, u).map_err(|e| e.to_string())?;
+            if self.entities.cedar().get(&e.uid()).is_none() {
+                extra.push(e);
+            }
+        }
+        if extra.is_empty() {
+            return Ok(None);
+        }
+        self.entities
+            .cedar()
+            .clone()
+            .add_entities(extra, None)
+            .map(Some)
+            .map_err(|e| format!("request entities: {e}"))
     }
 }
 

@@ -106,6 +106,25 @@ pub struct EntityData {
     pub tools: Vec<ToolEntity>,
 }
 
+/// The `User` entity of `u`, a member of its groups.
+pub(crate) fn user_entity(schema: &Schema, u: &UserEntity) -> Result<Entity, Error> {
+    let t = schema.types();
+    let uid = |ty: &cedar_policy::EntityTypeName, id: &str| {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    };
+    let parents: Vec<EntityUid> = u.groups.iter().map(|g| uid(&t.group, g)).collect();
+    let attrs = [(
+        "email".to_owned(),
+        RestrictedExpression::new_string(u.email.clone()),
+    )];
+    let user = uid(&t.user, &u.id);
+    let name = user.to_string();
+    Entity::new_with_tags(user, attrs, parents, []).map_err(|e| Error::Entity {
+        uid: name,
+        message: e.to_string(),
+    })
+}
+
 /// A Cedar entity set built from [`EntityData`] and checked against the schema.
 /// Build it once per change and share it; evaluation only reads it.
 #[derive(Debug, Clone)]
@@ -175,9 +194,7 @@ impl Entities {
             out.push(entity(uid(&t.group, g), vec![], vec![], vec![])?);
         }
         for u in &data.users {
-            let parents = u.groups.iter().map(|g| uid(&t.group, g)).collect();
-            let attrs = vec![("email", string(&u.email))];
-            out.push(entity(uid(&t.user, &u.id), attrs, parents, vec![])?);
+            out.push(user_entity(schema, u)?);
         }
         for r in &data.resources {
             let attrs = vec![

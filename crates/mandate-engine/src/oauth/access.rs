@@ -53,6 +53,29 @@ impl AccessToken {
             .and_then(mandate_core::AgentKind::from_claim)
     }
 
+    /// The user on whose behalf it was issued, as a policy entity: the id
+    /// (`sub`), and the `email` and `groups` claims the token carries.
+    pub fn user_entity(&self) -> Option<mandate_policy::UserEntity> {
+        let id = self.on_behalf_of()?;
+        Some(mandate_policy::UserEntity {
+            id: id.to_owned(),
+            email: self
+                .claims
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            groups: self
+                .claims
+                .get("groups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect(),
+        })
+    }
+
     /// The user the token acts for: its subject, when it is an
     /// on-behalf-of token whose subject is a person (not a workload's
     /// SPIFFE ID).

@@ -49,6 +49,11 @@ async fn add_route(env: &Env, name: &str, upstream: &str, shape: impl FnOnce(&mu
     let extra = format!(
         "permit(principal, action == Mandate::Action::\"http:request\", resource == Mandate::Resource::\"{name}\");"
     );
+    push_with(env, &extra).await;
+}
+
+/// Makes the test policy plus `extra` the active set.
+async fn push_with(env: &Env, extra: &str) {
     env.engine
         .push_policies(
             &env.admin,
@@ -56,7 +61,7 @@ async fn add_route(env: &Env, name: &str, upstream: &str, shape: impl FnOnce(&mu
                 name: "gw.cedar".into(),
                 text: format!("{POLICY}\n{extra}"),
             }],
-            "routes".into(),
+            "test".into(),
         )
         .await
         .unwrap();
@@ -411,7 +416,8 @@ async fn prx_07_secret_echo_in_success_body_scrubbed() {
     assert!(r.text().await.unwrap().contains(SECRET));
 }
 
-/// An on-behalf-of token for user `ann@example.com`, held by agent `alpha`,
+/// An on-behalf-of token for user `ann@example.com` (groups `sales` and
+/// `emea`), held by agent `alpha`,
 /// for route `api`: the user's ID token from a company identity provider
 /// exchanged with alpha's own token as the actor.
 async fn user_token(env: &Env) -> String {
@@ -432,7 +438,7 @@ async fn user_token(env: &Env) -> String {
         .unwrap();
     let id_token = idp.sign(&serde_json::json!({
         "iss": idp.issuer(), "sub": "u-1", "aud": "mandate", "email": "ann@example.com",
-        "exp": now() + 600, "iat": now(),
+        "groups": ["sales", "emea"], "exp": now() + 600, "iat": now(),
     }));
     let actor = env.token("api", "read", None).await;
     let params: Vec<(String, String)> = [
@@ -464,17 +470,7 @@ async fn policy_02_on_behalf_of_at_the_gateway() {
     let (up, log) = upstream(None).await;
     let env = env(&up).await;
     let forbid = "@id(\"no-users-on-reports\")\nforbid(principal, action == Mandate::Action::\"http:request\", resource)\n  when { context has on_behalf_of && context has http && context.http.path like \"/reports*\" };";
-    env.engine
-        .push_policies(
-            &env.admin,
-            vec![PolicyFile {
-                name: "gw.cedar".into(),
-                text: format!("{POLICY}\n{forbid}"),
-            }],
-            "users".into(),
-        )
-        .await
-        .unwrap();
+    push_with(&env, forbid).await;
     let user = user_token(&env).await;
     let own = env.token("api", "read", None).await;
     let get = |token: String| {
@@ -491,4 +487,48 @@ async fn policy_02_on_behalf_of_at_the_gateway() {
     assert_eq!(ev.detail["decision"]["policies"][0], "no-users-on-reports");
     assert_eq!(ev.detail["sub"], "ann@example.com");
     assert_eq!(ev.detail["result"], "policy_denied");
+}
+
+/// The user's groups and email, from their ID token, reach the gateway's
+/// policy: a `forbid` on a group the user is in, or on their email, denies;
+/// one on a group they are not in does not. (Users are not in the
+/// inventory; without the token's `groups`, `in Group` would be false and
+/// the `forbid` would do nothing.)
+#[tokio::test]
+async fn forbid_on_the_users_group_or_email_at_the_gateway_fires() {
+    let (up, _log) = upstream(None).await;
+    let env = env(&up).await;
+    let user = user_token(&env).await;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            user.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["groups"], serde_json::json!(["emea", "sales"]));
+    assert_eq!(claims["email"], "ann@example.com");
+    for (condition, denied) in [
+        ("context.on_behalf_of in Mandate::Group::\"sales\"", true),
+        ("context.on_behalf_of.email == \"ann@example.com\"", true),
+        ("context.on_behalf_of in Mandate::Group::\"finance\"", false),
+    ] {
+        let forbid = format!(
+            "@id(\"user-rule\")\nforbid(principal, action == Mandate::Action::\"http:request\", resource)\n  when {{ context has on_behalf_of && {condition} }};"
+        );
+        push_with(&env, &forbid).await;
+        let r = client()
+            .get(format!("{}/gw/api/ledger", env.url))
+            .bearer_auth(&user)
+            .send()
+            .await
+            .unwrap();
+        let expected = if denied {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(r.status(), expected, "{condition}");
+    }
 }

@@ -41,8 +41,10 @@ fn policy_test_passes_on_the_examples_and_fails_when_an_expectation_flips() {
     let flipped = text.replacen("expect: allow", "expect: deny", 1);
     assert_ne!(text, flipped);
     let dir = tempfile::tempdir().unwrap();
-    for f in cedar_files() {
-        let name = Path::new(&f).file_name().unwrap().to_owned();
+    // The policies and the attestation files the cases name.
+    for e in std::fs::read_dir(examples()).unwrap() {
+        let f = e.unwrap().path();
+        let name = f.file_name().unwrap().to_owned();
         std::fs::copy(&f, dir.path().join(name)).unwrap();
     }
     let copy = dir.path().join("cases.yaml");
