@@ -26,6 +26,8 @@ struct Inner {
     types: Types,
     /// Indexed by [`Action::index`].
     actions: Vec<EntityUid>,
+    /// Every declared attribute, as [`Schema::declared_attributes`] lists them.
+    declared: Vec<String>,
     /// Declared attributes of the open records, indexed by [`Action::index`].
     open: Vec<OpenRecords>,
     /// The action groups each action is in, transitively, indexed by [`Action::index`].
@@ -132,10 +134,12 @@ impl Schema {
             })
             .collect();
 
+        let declared = shape::declared_attributes(&json, Action::TokenIssue.as_str());
         let schema = Self(Arc::new(Inner {
             cedar,
             types,
             actions,
+            declared,
             open,
             groups,
             applies_to,
@@ -149,6 +153,15 @@ impl Schema {
             })?;
         }
         Ok(schema)
+    }
+
+    /// Every attribute the schema declares, as dotted paths, sorted: those
+    /// of the request context (`context.attestation.claims.namespace`,
+    /// `context.on_behalf_of`), of each entity type (`Agent.kind`), entity
+    /// tags (`Agent[tag]`) and memberships (`User in Group`). Every action
+    /// shares the one `Context` type.
+    pub fn declared_attributes(&self) -> &[String] {
+        &self.0.declared
     }
 
     /// The Cedar schema.
@@ -244,5 +257,27 @@ mod tests {
         let text = "namespace Mandate { entity Agent; }";
         let err = Schema::parse("s.cedarschema", text).unwrap_err();
         assert!(err.to_string().contains("`Mandate::User`"), "{err}");
+    }
+
+    #[test]
+    fn declared_attributes_list_context_entities_tags_and_memberships() {
+        let schema = Schema::mandate().unwrap();
+        let d = schema.declared_attributes();
+        for expected in [
+            "context.attestation.claims.namespace",
+            "context.attestation.evidence",
+            "context.delegation.depth",
+            "context.on_behalf_of",
+            "context.args.labels",
+            "context.http.path",
+            "Agent.kind",
+            "Agent[tag]",
+            "User.email",
+            "User in Group",
+            "Tool in Resource",
+        ] {
+            assert!(d.iter().any(|a| a == expected), "{expected}: {d:?}");
+        }
+        assert!(!d.iter().any(|a| a == "context.attestation"), "{d:?}");
     }
 }

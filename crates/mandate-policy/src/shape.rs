@@ -194,6 +194,43 @@ fn convert(value: &Value, ty: &ValueType, path: &dyn Fn() -> String) -> Result<C
     })
 }
 
+/// Every attribute the schema's JSON form declares, as dotted paths: the
+/// context of `action` (`context.attestation.claims.namespace`; an
+/// entity-typed attribute is a leaf), each entity type's attributes
+/// (`Agent.kind`), its tags (`Agent[tag]`) and the types it is in
+/// (`User in Group`).
+pub(crate) fn declared_attributes(json: &Value, action: &str) -> Vec<String> {
+    fn walk(ns: &Value, prefix: &str, record: &Value, out: &mut Vec<String>, depth: usize) {
+        for (name, ty) in record["attributes"].as_object().into_iter().flatten() {
+            let path = format!("{prefix}.{name}");
+            match resolve_record(ns, ty) {
+                Some(inner) if depth < MAX_DEPTH => walk(ns, &path, inner, out, depth + 1),
+                _ => out.push(path),
+            }
+        }
+    }
+    let ns = &json["Mandate"];
+    let mut out = Vec::new();
+    if let Some(context) = resolve_record(ns, &ns["actions"][action]["appliesTo"]["context"]) {
+        walk(ns, "context", context, &mut out, 0);
+    }
+    for (entity, def) in ns["entityTypes"].as_object().into_iter().flatten() {
+        if let Some(shape) = resolve_record(ns, &def["shape"]) {
+            walk(ns, entity, shape, &mut out, 0);
+        }
+        if def.get("tags").is_some() {
+            out.push(format!("{entity}[tag]"));
+        }
+        for parent in def["memberOfTypes"].as_array().into_iter().flatten() {
+            if let Some(p) = parent.as_str() {
+                out.push(format!("{entity} in {}", p.trim_start_matches("Mandate::")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 mod tests {

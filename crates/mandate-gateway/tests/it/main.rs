@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod attacks;
+mod coverage;
 mod internal;
 mod mcp;
 mod paths;
