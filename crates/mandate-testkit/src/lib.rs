@@ -4,7 +4,8 @@
 //!
 //! PostgreSQL tests read `MANDATE_TEST_POSTGRES_URL` (an admin connection to
 //! a server); each [`TestDb::postgres`] creates a fresh database there and
-//! drops it afterwards. When the variable is unset they print why and skip.
+//! drops it afterwards. When the variable is unset they skip, recorded by
+//! [`skip`] (the test command lists every skip; under `CI` a skip fails).
 
 #![expect(
     clippy::expect_used,
@@ -24,6 +25,34 @@ use time::OffsetDateTime;
 
 /// Environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "MANDATE_TEST_POSTGRES_URL";
+
+/// The file `scripts/test.sh` collects skipped tests in, one line each.
+pub const SKIP_LOG_ENV: &str = "MANDATE_TEST_SKIP_LOG";
+
+/// Records that `what` did not run, and `why`: printed, and appended to the
+/// file [`SKIP_LOG_ENV`] names, so the test command lists every skip in its
+/// last lines (a passing test's own output is not shown). Under `CI` a skip
+/// is a failure: it panics.
+pub fn skip(what: &str, why: &str) {
+    let line = format!("{what}: {why}");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "skipped under CI (which runs everything): {line}"
+    );
+    eprintln!("skipping {line}");
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            // One write of the whole line: appends from parallel tests
+            // do not interleave.
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
 
 /// A clock that only moves when told to.
 #[derive(Debug)]
@@ -99,7 +128,12 @@ impl TestDb {
     /// A fresh PostgreSQL database, or `None` when [`POSTGRES_ENV`] is unset.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-            eprintln!("skipping PostgreSQL case: {POSTGRES_ENV} is not set");
+            skip(
+                "PostgreSQL cases",
+                &format!(
+                    "{POSTGRES_ENV} is not set (scripts/test.sh sets it when the local server answers)"
+                ),
+            );
             return None;
         };
         let name = format!(

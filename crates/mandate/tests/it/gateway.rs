@@ -144,11 +144,10 @@ permit (principal, action == Mandate::Action::"http:request", resource)
 #[tokio::test]
 async fn mcp_sdk_through_the_gateway_and_no_secret_anywhere() {
     if let Some(why) = missing_sdk() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "interop clients missing under CI: {why}"
+        mandate_testkit::skip(
+            "the gateway end-to-end test",
+            &format!("{why}; run `bash interop/install.sh`"),
         );
-        eprintln!("skipping the gateway end-to-end test: {why}; run `bash interop/install.sh`");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
