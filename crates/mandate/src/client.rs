@@ -81,6 +81,55 @@ impl Client {
         })
     }
 
+    /// Why a request did not get an answer; for a refused connection, how
+    /// to start the server.
+    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
+        let hint = if e.is_connect() {
+            "; is the server running? Start it with `mandate serve` (from a clone: \
+             `cargo run -p mandate -- serve`), or point --url / MANDATE_URL at it"
+        } else {
+            ""
+        };
+        ClientError::Transport(format!("cannot reach {}: {e}{hint}", self.base))
+    }
+
+    /// Posts a form to the token endpoint (no admin token): the JSON
+    /// answer, or the OAuth error as a problem.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Result<Value, ClientError> {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let res = self
+            .http
+            .post(format!("{}/oauth2/token", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = res.status();
+        let json: Value = res.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(json);
+        }
+        Err(ClientError::Problem {
+            status: status.as_u16(),
+            title: json
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("token request failed")
+                .to_owned(),
+            detail: json
+                .get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or("no description")
+                .to_owned(),
+        })
+    }
+
     /// Sends one request to the admin API and returns the JSON answer.
     pub async fn call(
         &self,
@@ -93,10 +142,7 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(format!("cannot reach {}: {e}", self.base)))?;
+        let res = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = res.status();
         let bytes = res
             .bytes()

@@ -150,6 +150,12 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Helpers for trying Mandate out on one machine: a test cluster's
+    /// token, a demo upstream. Not for production.
+    Dev {
+        #[command(subcommand)]
+        command: cli::dev::DevCommand,
+    },
 }
 
 #[derive(Args)]
@@ -201,13 +207,74 @@ pub struct Conn {
     token_file: Option<PathBuf>,
 }
 
+/// Every `MANDATE_*` environment variable Mandate reads (docs/configuration.md).
+const KNOWN_ENV: &[&str] = &[
+    "MANDATE_CONTROL_PLANE",
+    "MANDATE_DATABASE",
+    "MANDATE_DATA_DIR",
+    "MANDATE_GATEWAY_AGENT",
+    "MANDATE_GATEWAY_AUDIT",
+    "MANDATE_GATEWAY_KEY_FILE",
+    "MANDATE_GATEWAY_LISTEN",
+    "MANDATE_LISTEN",
+    "MANDATE_LOG",
+    "MANDATE_MASTER_KEY",
+    "MANDATE_PUBLIC_URL",
+    "MANDATE_REVIEW_PERIOD_DAYS",
+    "MANDATE_TOKEN",
+    "MANDATE_TOKEN_FILE",
+    "MANDATE_TRUST_DOMAIN",
+    "MANDATE_URL",
+];
+
+/// The warnings for `MANDATE_*` variables Mandate does not read (a typo
+/// would silently leave a setting at its default), each with the closest
+/// known name. `MANDATE_TEST_*` and `MANDATE_UPDATE_*` belong to the test
+/// suite.
+fn unknown_env(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some(name) = name.to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !name.starts_with("MANDATE_")
+            || KNOWN_ENV.contains(&name.as_str())
+            || name.starts_with("MANDATE_TEST_")
+            || name.starts_with("MANDATE_UPDATE_")
+        {
+            continue;
+        }
+        let closest = KNOWN_ENV
+            .iter()
+            .map(|k| (strsim::damerau_levenshtein(&name, k), *k))
+            .min()
+            .filter(|(d, _)| *d <= 3);
+        out.push(match closest {
+            Some((_, k)) => format!("unknown environment variable {name} is ignored; did you mean {k}?"),
+            None => format!(
+                "unknown environment variable {name} is ignored (docs/configuration.md lists the MANDATE_* variables)"
+            ),
+        });
+    }
+    out.sort();
+    out
+}
+
+fn warn_unknown_env(names: impl Iterator<Item = std::ffi::OsString>) {
+    for w in unknown_env(names) {
+        tracing::warn!("{w}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("MANDATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never into a log file.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -225,12 +292,19 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> ExitCode {
     match command {
-        Command::Serve(args) => run_serve(args).await,
-        Command::Gateway(args) => gateway::run(args).await,
+        Command::Serve(args) => {
+            warn_unknown_env(std::env::vars_os().map(|(k, _)| k));
+            run_serve(args).await
+        }
+        Command::Gateway(args) => {
+            warn_unknown_env(std::env::vars_os().map(|(k, _)| k));
+            gateway::run(args).await
+        }
         Command::Discover(args) => cli::discover::run(args).await,
         Command::Report { command, conn } => report(cli::report::run(command, conn).await),
         Command::Review { args, conn } => report(cli::review::due(args, conn).await),
         Command::Findings { command, conn } => report(cli::findings::run(command, conn).await),
+        Command::Dev { command } => report(cli::dev::run(command).await),
         Command::Agent { command, conn } => report(cli::agent::run(command, conn).await),
         Command::Policy { command, conn } => match cli::policy::run(command, conn).await {
             Ok(code) => code,
@@ -440,5 +514,32 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             eprintln!("mandate: server error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_setting_is_named_with_the_right_one() {
+        let names = [
+            "MANDATE_DATABSE",
+            "MANDATE_LOG",
+            "MANDATE_TEST_POSTGRES_URL",
+            "PATH",
+            "MANDATE_FROBNICATE",
+        ]
+        .map(std::ffi::OsString::from);
+        let w = unknown_env(names.into_iter());
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("MANDATE_DATABSE is ignored; did you mean MANDATE_DATABASE?"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("MANDATE_FROBNICATE is ignored (docs/configuration.md"),
+            "{w:?}"
+        );
     }
 }

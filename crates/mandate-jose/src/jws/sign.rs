@@ -174,6 +174,17 @@ impl SigningKey {
         VerifyingKey::new(public, self.algorithm)
     }
 
+    /// The public key as a DER SubjectPublicKeyInfo.
+    pub fn public_spki_der(&self) -> Result<Vec<u8>, KeyError> {
+        use aws_lc_rs::encoding::{AsDer as _, PublicKeyX509Der};
+        let der: Result<PublicKeyX509Der<'static>, _> = match &self.inner {
+            Inner::Ecdsa(k) => k.public_key().as_der(),
+            Inner::Ed25519(k) => k.public_key().as_der(),
+            Inner::Rsa(k) => k.public_key().as_der(),
+        };
+        der.map(|d| d.as_ref().to_vec()).map_err(rejected)
+    }
+
     /// The public JWK, with `kid` (or, without one, the RFC 7638 thumbprint),
     /// `use: sig` and `alg`.
     pub fn public_jwk(&self) -> Result<Jwk, KeyError> {

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod attest;
 pub mod audit;
 pub mod binding;
+pub mod dev;
 pub mod discover;
 pub mod findings;
 pub mod join_token;

@@ -36,6 +36,55 @@ pub enum AccessTokenCommand {
         /// The token's `jti`.
         jti: String,
     },
+    /// Ask the token endpoint for an access token as a workload would
+    /// (jwt-bearer grant with a workload JWT), and print it. Needs no admin
+    /// token.
+    Request {
+        /// File holding the workload JWT (e.g. a pod's projected token).
+        #[arg(long)]
+        assertion_file: PathBuf,
+        /// The resource (audience) the token is for.
+        #[arg(long)]
+        resource: String,
+        /// Space- or comma-separated scopes (default: all of the resource's).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Print the whole token response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `mandate token request`: a jwt-bearer grant with the workload JWT in
+/// `assertion_file`; prints the access token (or the whole answer).
+async fn request(
+    conn: &Conn,
+    assertion_file: &std::path::Path,
+    resource: &str,
+    scope: Option<&str>,
+    json: bool,
+) -> Result<(), ClientError> {
+    let assertion = std::fs::read_to_string(assertion_file).map_err(|e| {
+        ClientError::Transport(format!("cannot read `{}`: {e}", assertion_file.display()))
+    })?;
+    let scope = scope.map(|s| s.replace(',', " "));
+    let mut form = vec![
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion.trim()),
+        ("resource", resource),
+    ];
+    if let Some(s) = &scope {
+        form.push(("scope", s.as_str()));
+    }
+    let v = Client::new(&conn.url, String::new())?
+        .token_request(&form)
+        .await?;
+    if json {
+        print_json(&v);
+    } else {
+        println!("{}", field(&v, "access_token"));
+    }
+    Ok(())
 }
 
 /// `mandate agent jwks ...`.
@@ -59,14 +108,20 @@ pub enum JwksCommand {
 
 /// Runs a token command.
 pub async fn run(cmd: AccessTokenCommand, conn: Conn) -> Result<(), ClientError> {
-    let c = connect(&conn)?;
     match cmd {
+        AccessTokenCommand::Request {
+            assertion_file,
+            resource,
+            scope,
+            json,
+        } => request(&conn, &assertion_file, &resource, scope.as_deref(), json).await?,
         AccessTokenCommand::List {
             agent,
             live,
             limit,
             json,
         } => {
+            let c = connect(&conn)?;
             let mut q = Vec::new();
             if let Some(a) = &agent {
                 q.push(format!("agent={}", path_segment(a)));
@@ -123,6 +178,7 @@ pub async fn run(cmd: AccessTokenCommand, conn: Conn) -> Result<(), ClientError>
             );
         }
         AccessTokenCommand::Revoke { jti } => {
+            let c = connect(&conn)?;
             let v = c
                 .call(
                     Method::POST,

@@ -11,6 +11,7 @@ mod harness;
 mod interop;
 mod policy;
 mod quickstart;
+mod readme;
 mod secrets;
 mod standalone;
 mod startup;

@@ -69,3 +69,28 @@ fn port_in_use_is_reported_with_exit_69() {
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(stderr(&out).contains(&port));
 }
+
+/// A misspelt variable would leave its setting at the default without a
+/// word; the server names it, and its log (not a terminal here) carries no
+/// colour codes.
+#[test]
+fn a_misspelt_environment_variable_is_warned_about_in_a_plain_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--database", "mysql://x/y"])
+        .current_dir(dir.path())
+        .env_remove("MANDATE_DATABASE")
+        .env("MANDATE_DATABSE", "postgres://db/x")
+        .env("MANDATE_LOG", "info")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown environment variable MANDATE_DATABSE is ignored; did you mean MANDATE_DATABASE?"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI escape codes in a log: {err:?}"
+    );
+}
