@@ -29,6 +29,9 @@
 # the max-throughput figures, where that never happens.
 # Builds the release binary first; MANDATE_BIN=path runs that binary instead.
 # GW_ONLY_BASELINE=1 skips Mandate (rows (a) and (b) and the direct MCP line).
+# Last, the cost of scrubbing answers: GETs of 1 KiB and 64 KiB JSON answers
+# through a scrubbing route and a --no-scrub-responses one;
+# GW_SCRUB_ONLY=1 runs only those rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; rate=${2:-1000}; conns=${3:-8}
@@ -60,6 +63,11 @@ trap cleanup EXIT
 # Bodies: printable bytes, as a JSON or text payload would be.
 head -c 768 /dev/urandom | base64 -w0 > "$dir/body-1k"
 head -c 49152 /dev/urandom | base64 -w0 > "$dir/body-64k"
+# Answers for the response-scrubbing rows: the same kind of bytes, as JSON.
+# nginx's workers (not root) read them: the folder is theirs to traverse.
+mkdir -p "$dir/www"; chmod 711 "$dir"; chmod 755 "$dir/www"
+for size in 1k 64k; do printf '{"data":"%s"}' "$(cat "$dir/body-$size")" > "$dir/www/resp-$size"; done
+chmod 644 "$dir"/www/resp-*
 
 # One nginx, two servers: the upstream and the plain reverse proxy.
 mkdir -p "$dir/nginx"
@@ -81,6 +89,8 @@ http {
   upstream bench_upstream { server 127.0.0.1:$up; keepalive 64; }
   server {
     listen 127.0.0.1:$up;
+    location = /resp-1k { alias $dir/www/resp-1k; default_type application/json; }
+    location = /resp-64k { alias $dir/www/resp-64k; default_type application/json; }
     location / { return 200 "ok\n"; }
   }
   server {
@@ -118,6 +128,8 @@ if [ -n "$with_mandate" ]; then
     --match kubernetes.io.namespace=bench --match kubernetes.io.serviceaccount.name=bench-bot >/dev/null
   printf 'upstream-secret' | "$bin" secret set bench-key >/dev/null
   "$bin" resource add bench --upstream "http://127.0.0.1:$up/" --kind http --credential bench-key --scopes read >/dev/null
+  "$bin" resource add bench-raw --upstream "http://127.0.0.1:$up/" --kind http --credential bench-key \
+    --scopes read --no-scrub-responses >/dev/null
   "$bin" resource add mcp-bench --upstream "http://127.0.0.1:$mcp_up/mcp" --kind mcp --credential bench-key --scopes read >/dev/null
   cat > "$dir/bench.cedar" <<'EOF'
 @id("agents-get-tokens")
@@ -140,6 +152,7 @@ EOF
   }
   gw_token=$(token_for "${GW_AUDIENCE:-$MANDATE_URL/gw/bench}")
   mcp_token=$(token_for "${GW_MCP_AUDIENCE:-$MANDATE_URL/gw/mcp-bench}")
+  raw_token=$(token_for "$MANDATE_URL/gw/bench-raw")
   # One request first: the measure means nothing unless it is a 200 from the upstream.
   code=$(curl -s -o "$dir/check.out" -w '%{http_code}' -H "Authorization: Bearer $gw_token" -d x "$MANDATE_URL/gw/bench/echo")
   if [ "$code" != 200 ] || [ "$(cat "$dir/check.out")" != ok ]; then
@@ -151,8 +164,9 @@ targets=("direct|http://127.0.0.1:$up/echo|" "nginx|http://127.0.0.1:$px/echo|")
 [ -n "$with_mandate" ] && targets+=("mandate|http://127.0.0.1:$port/gw/bench/echo|$gw_token")
 
 # hey at a fixed rate -> "p50_ms p99_ms reqs_per_s non200"
-fixed_rate() { # url body_file token
-  local args=(-z "${secs}s" -c "$conns" -q "$per_worker" -m POST -D "$2" -T application/json)
+fixed_rate() { # url body_file(- for a GET) token
+  local args=(-z "${secs}s" -c "$conns" -q "$per_worker")
+  if [ "$2" = - ]; then args+=(-m GET); else args+=(-m POST -D "$2" -T application/json); fi
   [ -n "$3" ] && args+=(-H "Authorization: Bearer $3")
   hey "${args[@]}" "$1" | awk '
     /Requests\/sec:/ { rps = $2 }
@@ -165,14 +179,16 @@ fixed_rate() { # url body_file token
     END { printf "%.2f %.2f %.0f %d\n", p50, p99, rps, bad }'
 }
 # wrk flat out -> its one summary line (bench/token.lua posts WRK_BODY).
-max_rate() { # url body_file token
+max_rate() { # url body_file(- for a GET) token
   local auth=; [ -n "$3" ] && auth="Bearer $3"
-  WRK_BODY="$(cat "$2")" WRK_AUTH="$auth" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency \
+  local method=POST body=; if [ "$2" = - ]; then method=GET; else body="$(cat "$2")"; fi
+  WRK_METHOD="$method" WRK_BODY="$body" WRK_AUTH="$auth" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency \
     -s bench/token.lua "$1" | tail -n 1
 }
 
 echo "fixed rate: $rate requests/s (hey -c$conns -q$per_worker, ${secs}s); max: wrk -t$threads -c$conns -d${secs}s"
 printf '%-8s %-6s | %9s %9s %9s %6s | %s\n' target body p50_ms p99_ms req/s non200 "max throughput (wrk)"
+[ -n "${GW_SCRUB_ONLY:-}" ] && targets=()
 for t in "${targets[@]}"; do
   IFS='|' read -r name url tok <<< "$t"
   for size in 1k 64k; do
@@ -181,6 +197,23 @@ for t in "${targets[@]}"; do
     printf '%-8s %-6s | %9s %9s %9s %6s | %s\n' "$name" "$size" "$p50" "$p99" "$rps" "$bad" "$max"
   done
 done
+
+# Response scrubbing: GETs of a 1 KiB and a 64 KiB JSON answer, through the
+# route that scrubs every answer for the injected secret (`bench`, the
+# default) and the one that does not (`bench-raw`, --no-scrub-responses),
+# in the same run, beside direct and nginx.
+echo "answers of 1k/64k to GETs (scrubbed: the default; raw: --no-scrub-responses):"
+scrub=("direct|http://127.0.0.1:$up|" "nginx|http://127.0.0.1:$px|")
+[ -n "$with_mandate" ] && scrub+=("scrubbed|http://127.0.0.1:$port/gw/bench|$gw_token" "raw|http://127.0.0.1:$port/gw/bench-raw|$raw_token")
+for t in "${scrub[@]}"; do
+  IFS='|' read -r name base tok <<< "$t"
+  for size in 1k 64k; do
+    read -r p50 p99 rps bad <<< "$(fixed_rate "$base/resp-$size" - "$tok")"
+    max=$(max_rate "$base/resp-$size" - "$tok")
+    printf '%-8s %-6s | %9s %9s %9s %6s | %s\n' "$name" "$size" "$p50" "$p99" "$rps" "$bad" "$max"
+  done
+done
+[ -n "${GW_SCRUB_ONLY:-}" ] && exit 0
 
 echo "MCP tools/call echo, one request at a time (bench/mcp_echo.py):"
 printf '  %-8s ' direct

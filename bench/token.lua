@@ -1,9 +1,14 @@
 -- wrk script: POST one token request, the same form every time.
 -- WRK_BODY: the urlencoded form; WRK_AUTH (optional): an Authorization header.
+-- WRK_METHOD=GET: a GET without a body instead.
 -- A response other than 200 counts as an error (non-2xx in wrk's terms).
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.body = os.getenv("WRK_BODY")
+if os.getenv("WRK_METHOD") == "GET" then
+  wrk.method = "GET"
+else
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  wrk.body = os.getenv("WRK_BODY")
+end
 local auth = os.getenv("WRK_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth

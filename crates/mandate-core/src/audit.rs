@@ -48,6 +48,192 @@ impl Outcome {
     }
 }
 
+/// What an audit event records: the closed set of event types. Stored (and
+/// hashed into the chain) as the dotted name [`EventKind::as_str`] gives, so
+/// the canonical bytes are those of the plain string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The admin API refused a request (bad input, no permission).
+    AdminRequestRejected,
+    /// The first admin token was created at first start.
+    AdminTokenBootstrapped,
+    /// An admin token was created.
+    AdminTokenCreated,
+    /// An admin token was revoked.
+    AdminTokenRevoked,
+    /// An agent was registered.
+    AgentRegistered,
+    /// An agent's owner, description, labels or review date changed.
+    AgentUpdated,
+    /// An agent was suspended (its tokens revoked).
+    AgentSuspended,
+    /// A suspended agent was resumed.
+    AgentResumed,
+    /// An agent was decommissioned, for good.
+    AgentDecommissioned,
+    /// An agent's `private_key_jwt` keys were set.
+    AgentKeysSet,
+    /// An agent's access review was recorded.
+    AgentReviewed,
+    /// An agent was found stale (and suspended, when applied).
+    AgentStale,
+    /// Evidence verified and mapped to an agent.
+    AttestationVerified,
+    /// Evidence verified, but no binding rule maps it: a shadow agent.
+    AttestationShadow,
+    /// Evidence refused.
+    AttestationRefused,
+    /// A decision of the AuthZEN API.
+    AuthzDecision,
+    /// A binding rule was added.
+    BindingAdded,
+    /// A binding rule was removed.
+    BindingRemoved,
+    /// Drift detection raised a finding.
+    DriftFinding,
+    /// A drift finding was acknowledged.
+    DriftFindingAcked,
+    /// A call through an HTTP route.
+    GatewayRequest,
+    /// A call through an MCP route.
+    GatewayMcp,
+    /// A standalone gateway fetched an upstream credential.
+    GatewayCredentialFetched,
+    /// The gateways' internal API refused a request.
+    GatewayInternalRejected,
+    /// A join token was created.
+    JoinTokenCreated,
+    /// A token signing key was created.
+    KeyCreated,
+    /// The token signing key was rotated.
+    KeyRotated,
+    /// A policy version became active (push or rollback).
+    PolicyActivated,
+    /// A trust provider was added.
+    ProviderAdded,
+    /// A trust provider was removed.
+    ProviderRemoved,
+    /// A resource was added.
+    ResourceAdded,
+    /// A resource was removed.
+    ResourceRemoved,
+    /// A resource's tool list was set.
+    ResourceToolsSet,
+    /// An upstream credential was stored.
+    SecretSet,
+    /// An upstream credential was removed.
+    SecretRemoved,
+    /// The token endpoint issued an access token.
+    TokenIssued,
+    /// The token endpoint refused a request.
+    TokenDenied,
+    /// A token was introspected.
+    TokenIntrospected,
+    /// A token (and those derived from it) was revoked.
+    TokenRevoked,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 39] = [
+        Self::AdminRequestRejected,
+        Self::AdminTokenBootstrapped,
+        Self::AdminTokenCreated,
+        Self::AdminTokenRevoked,
+        Self::AgentRegistered,
+        Self::AgentUpdated,
+        Self::AgentSuspended,
+        Self::AgentResumed,
+        Self::AgentDecommissioned,
+        Self::AgentKeysSet,
+        Self::AgentReviewed,
+        Self::AgentStale,
+        Self::AttestationVerified,
+        Self::AttestationShadow,
+        Self::AttestationRefused,
+        Self::AuthzDecision,
+        Self::BindingAdded,
+        Self::BindingRemoved,
+        Self::DriftFinding,
+        Self::DriftFindingAcked,
+        Self::GatewayRequest,
+        Self::GatewayMcp,
+        Self::GatewayCredentialFetched,
+        Self::GatewayInternalRejected,
+        Self::JoinTokenCreated,
+        Self::KeyCreated,
+        Self::KeyRotated,
+        Self::PolicyActivated,
+        Self::ProviderAdded,
+        Self::ProviderRemoved,
+        Self::ResourceAdded,
+        Self::ResourceRemoved,
+        Self::ResourceToolsSet,
+        Self::SecretSet,
+        Self::SecretRemoved,
+        Self::TokenIssued,
+        Self::TokenDenied,
+        Self::TokenIntrospected,
+        Self::TokenRevoked,
+    ];
+
+    /// The dotted name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AdminRequestRejected => "admin.request_rejected",
+            Self::AdminTokenBootstrapped => "admin_token.bootstrapped",
+            Self::AdminTokenCreated => "admin_token.created",
+            Self::AdminTokenRevoked => "admin_token.revoked",
+            Self::AgentRegistered => "agent.registered",
+            Self::AgentUpdated => "agent.updated",
+            Self::AgentSuspended => "agent.suspended",
+            Self::AgentResumed => "agent.resumed",
+            Self::AgentDecommissioned => "agent.decommissioned",
+            Self::AgentKeysSet => "agent.keys_set",
+            Self::AgentReviewed => "agent.reviewed",
+            Self::AgentStale => "agent.stale",
+            Self::AttestationVerified => "attestation.verified",
+            Self::AttestationShadow => "attestation.shadow",
+            Self::AttestationRefused => "attestation.refused",
+            Self::AuthzDecision => "authz.decision",
+            Self::BindingAdded => "binding.added",
+            Self::BindingRemoved => "binding.removed",
+            Self::DriftFinding => "drift.finding",
+            Self::DriftFindingAcked => "drift.finding_acked",
+            Self::GatewayRequest => "gateway.request",
+            Self::GatewayMcp => "gateway.mcp",
+            Self::GatewayCredentialFetched => "gateway.credential_fetched",
+            Self::GatewayInternalRejected => "gateway.internal_rejected",
+            Self::JoinTokenCreated => "join_token.created",
+            Self::KeyCreated => "key.created",
+            Self::KeyRotated => "key.rotated",
+            Self::PolicyActivated => "policy.activated",
+            Self::ProviderAdded => "provider.added",
+            Self::ProviderRemoved => "provider.removed",
+            Self::ResourceAdded => "resource.added",
+            Self::ResourceRemoved => "resource.removed",
+            Self::ResourceToolsSet => "resource.tools_set",
+            Self::SecretSet => "secret.set",
+            Self::SecretRemoved => "secret.removed",
+            Self::TokenIssued => "token.issued",
+            Self::TokenDenied => "token.denied",
+            Self::TokenIntrospected => "token.introspected",
+            Self::TokenRevoked => "token.revoked",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An event before the store has placed it in the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditDraft {
@@ -68,9 +254,9 @@ pub struct AuditDraft {
 
 impl AuditDraft {
     /// A draft with empty detail.
-    pub fn new(event_type: impl Into<String>, outcome: Outcome) -> Self {
+    pub fn new(kind: EventKind, outcome: Outcome) -> Self {
         Self {
-            event_type: event_type.into(),
+            event_type: kind.as_str().to_owned(),
             actor: None,
             target: None,
             outcome,
@@ -229,6 +415,17 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_kind_has_one_name_that_parses_back() {
+        let mut names = std::collections::BTreeSet::new();
+        for k in EventKind::ALL {
+            assert!(names.insert(k.as_str()), "{k} twice");
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+            assert_eq!(AuditDraft::new(k, Outcome::Success).event_type, k.as_str());
+        }
+        assert_eq!(EventKind::parse("test.flush"), None);
+    }
 
     /// The hash chain of existing logs depends on these bytes: escapes,
     /// non-ASCII text, nesting and numbers as compact JSON, every object's

@@ -16,7 +16,7 @@ pub mod ids;
 pub mod provider;
 
 pub use agent::{Agent, AgentKind, AgentStatus, Labels, Provenance, StatusChange};
-pub use audit::{AuditDraft, AuditEvent, Outcome};
+pub use audit::{AuditDraft, AuditEvent, EventKind, Outcome};
 pub use clock::{Clock, SystemClock};
 pub use ids::{AgentName, Email, SpiffeId, TrustDomain};
 pub use provider::ProviderKind;

@@ -91,8 +91,11 @@ impl Engine {
     pub async fn bootstrap_admin_token(&self) -> Result<Option<IssuedAdminToken>> {
         let now = self.now();
         let (record, secret) = mint("bootstrap", None, now, None)?;
-        let draft = AuditDraft::new("admin_token.bootstrapped", Outcome::Success)
-            .target(format!("admin_token/{}", record.id));
+        let draft = AuditDraft::new(
+            mandate_core::EventKind::AdminTokenBootstrapped,
+            Outcome::Success,
+        )
+        .target(format!("admin_token/{}", record.id));
         if self
             .store
             .bootstrap_admin_token(&record, draft, now)
@@ -163,7 +166,7 @@ impl Engine {
         let now = self.now();
         let expires_at = ttl.map(|t| now + t);
         let (record, secret) = mint(name, Some(actor.token_id.clone()), now, expires_at)?;
-        let draft = AuditDraft::new("admin_token.created", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::AdminTokenCreated, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("admin_token/{}", record.id))
             .detail(serde_json::json!({
@@ -191,7 +194,7 @@ impl Engine {
     /// Revokes a token; it stops working at once.
     pub async fn revoke_admin_token(&self, actor: &Actor, id: &str) -> Result<AdminToken> {
         let now = self.now();
-        let draft = AuditDraft::new("admin_token.revoked", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::AdminTokenRevoked, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("admin_token/{id}"));
         if !self.store.revoke_admin_token(id, draft, now).await? {

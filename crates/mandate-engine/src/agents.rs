@@ -79,7 +79,7 @@ impl Engine {
             )),
             last_seen_at: None,
         };
-        let draft = AuditDraft::new("agent.registered", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::AgentRegistered, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(target(&agent.name))
             .detail(serde_json::json!({
@@ -153,7 +153,7 @@ impl Engine {
         }
         let now = self.now();
         next.updated_at = now;
-        let draft = AuditDraft::new("agent.updated", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::AgentUpdated, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(target(name))
             .detail(serde_json::json!({ "changed": changed }));
@@ -181,9 +181,9 @@ impl Engine {
         next.status = status;
         next.updated_at = now;
         let event = match change {
-            StatusChange::Suspend => "agent.suspended",
-            StatusChange::Resume => "agent.resumed",
-            StatusChange::Decommission => "agent.decommissioned",
+            StatusChange::Suspend => mandate_core::EventKind::AgentSuspended,
+            StatusChange::Resume => mandate_core::EventKind::AgentResumed,
+            StatusChange::Decommission => mandate_core::EventKind::AgentDecommissioned,
         };
         let draft = AuditDraft::new(event, Outcome::Success)
             .actor(actor.token_id.clone())

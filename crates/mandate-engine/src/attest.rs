@@ -520,7 +520,7 @@ impl Engine {
             code: None,
             reason: None,
         };
-        let draft = |ty: &str, outcome, detail: serde_json::Value| {
+        let draft = |ty: mandate_core::EventKind, outcome, detail: serde_json::Value| {
             AuditDraft::new(ty, outcome)
                 .actor_opt(actor.map(|a| a.token_id.clone()))
                 .target(format!("provider/{provider}"))
@@ -535,7 +535,7 @@ impl Engine {
             } => {
                 let digest = (!claims.is_empty()).then(|| claims_digest(&claims));
                 let d = draft(
-                    "attestation.refused",
+                    mandate_core::EventKind::AttestationRefused,
                     Outcome::Denied,
                     serde_json::json!({
                         "provider": provider, "subject": subject, "outcome": "refused",
@@ -569,7 +569,7 @@ impl Engine {
                         &rec,
                         |s| {
                             draft(
-                                "attestation.shadow",
+                                mandate_core::EventKind::AttestationShadow,
                                 Outcome::Denied,
                                 serde_json::json!({
                                     "provider": provider, "subject": subject, "outcome": "shadow",
@@ -600,7 +600,12 @@ impl Engine {
                     "agent": attested.agent.as_str(), "rule": attested.rule,
                     "claims_digest": claims_digest(&attested.claims), "dry_run": dry_run,
                 });
-                let d = draft("attestation.verified", Outcome::Success, detail).actor_opt(
+                let d = draft(
+                    mandate_core::EventKind::AttestationVerified,
+                    Outcome::Success,
+                    detail,
+                )
+                .actor_opt(
                     actor
                         .map(|a| a.token_id.clone())
                         .or_else(|| Some(attested.spiffe_id.to_string())),

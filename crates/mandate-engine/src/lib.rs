@@ -197,14 +197,17 @@ impl Engine {
     /// Records a refused request. The server answers only after this
     /// succeeds; if it fails, the caller gets 503 instead.
     pub async fn record_rejection(&self, r: &Rejection<'_>) -> Result<()> {
-        let draft = AuditDraft::new("admin.request_rejected", Outcome::Denied)
-            .actor_opt(r.actor.map(|a| a.token_id.clone()))
-            .target(format!("{} {}", r.method, r.path))
-            .detail(serde_json::json!({
-                "status": r.status,
-                "code": r.code,
-                "request_id": r.request_id,
-            }));
+        let draft = AuditDraft::new(
+            mandate_core::EventKind::AdminRequestRejected,
+            Outcome::Denied,
+        )
+        .actor_opt(r.actor.map(|a| a.token_id.clone()))
+        .target(format!("{} {}", r.method, r.path))
+        .detail(serde_json::json!({
+            "status": r.status,
+            "code": r.code,
+            "request_id": r.request_id,
+        }));
         self.store.append_audit(draft, self.now()).await?;
         Ok(())
     }

@@ -302,7 +302,7 @@ impl Engine {
                 if let Some(ip) = req.client_ip {
                     audit.set("client_ip", ip.to_string());
                 }
-                let draft = AuditDraft::new("token.denied", Outcome::Denied)
+                let draft = AuditDraft::new(mandate_core::EventKind::TokenDenied, Outcome::Denied)
                     .actor_opt(audit.agent.clone())
                     .target_opt(audit.target.clone())
                     .detail(Value::Object(audit.detail));
@@ -839,7 +839,7 @@ impl Engine {
             }
             Err(why) => (json!({ "active": false }), None, Some(why)),
         };
-        let draft = AuditDraft::new("token.introspected", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::TokenIntrospected, Outcome::Success)
             .actor(caller.to_owned())
             .target_opt(jti.as_ref().map(|j| format!("token:{j}")))
             .detail(json!({
@@ -882,7 +882,7 @@ impl Engine {
     ) -> crate::Result<u64> {
         let now = self.now();
         let draft = |j: Option<&str>| {
-            AuditDraft::new("token.revoked", Outcome::Success)
+            AuditDraft::new(mandate_core::EventKind::TokenRevoked, Outcome::Success)
                 .actor(caller.to_owned())
                 .target_opt(j.map(|j| format!("token:{j}")))
                 .detail(json!({ "jti": j, "via": via }))

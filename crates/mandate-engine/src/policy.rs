@@ -288,7 +288,7 @@ impl Engine {
             .push_policy_version(
                 &record,
                 move |v| {
-                    AuditDraft::new("policy.activated", Outcome::Success)
+                    AuditDraft::new(mandate_core::EventKind::PolicyActivated, Outcome::Success)
                         .actor(token)
                         .target(format!("policy/{v}"))
                         .detail(serde_json::json!({
@@ -324,7 +324,7 @@ impl Engine {
             .map_err(|_| Error::Internal("stored policy sources are corrupt"))?;
         let set = self.validate_policies(&files)?;
         let previous = self.store.active_policy_version().await?;
-        let draft = AuditDraft::new("policy.activated", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::PolicyActivated, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("policy/{version}"))
             .detail(serde_json::json!({
@@ -532,7 +532,7 @@ impl Engine {
         let loaded = self.policy.snapshot();
         let decision = Self::evaluate_supplied(&self.policy.schema, &loaded, request, supplied);
         let draft = AuditDraft::new(
-            "authz.decision",
+            mandate_core::EventKind::AuthzDecision,
             if decision.is_allowed() {
                 Outcome::Success
             } else {

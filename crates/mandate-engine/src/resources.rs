@@ -328,7 +328,7 @@ impl Engine {
             created_at: now,
             route,
         };
-        let draft = AuditDraft::new("resource.added", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::ResourceAdded, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("resource:{}", record.name))
             .detail(serde_json::json!({
@@ -441,7 +441,7 @@ impl Engine {
     /// they expire or are revoked.
     pub async fn remove_resource(&self, actor: &Actor, name: &str) -> Result<()> {
         let now = self.now();
-        let draft = AuditDraft::new("resource.removed", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::ResourceRemoved, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("resource:{name}"));
         let deleted = self.store.delete_resource(name, draft, now).await?;

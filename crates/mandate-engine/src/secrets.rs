@@ -405,7 +405,7 @@ impl Engine {
             created_at: previous.as_ref().map_or(now, |p| p.created_at),
             updated_at: now,
         };
-        let draft = AuditDraft::new("secret.set", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::SecretSet, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("secret:{}", record.name))
             .detail(serde_json::json!({
@@ -505,7 +505,7 @@ impl Engine {
                     .join(", ")
             )));
         }
-        let draft = AuditDraft::new("secret.removed", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::SecretRemoved, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("secret:{name}"))
             .detail(serde_json::json!({ "name": name }));

@@ -267,7 +267,7 @@ impl Engine {
         let state = self.token_state()?;
         let now = self.now();
         let (record, key) = self.new_key(state, state.config.algorithm, now, now, "active")?;
-        let draft = AuditDraft::new("key.created", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::KeyCreated, Outcome::Success)
             .actor("mandate")
             .target(format!("key:{}", record.kid))
             .detail(serde_json::json!({ "alg": record.alg, "state": "active" }));
@@ -419,7 +419,7 @@ impl Engine {
             })
             .collect();
         let (record, key) = self.new_key(state, alg, now, activate_after, "next")?;
-        let draft = AuditDraft::new("key.rotated", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::KeyRotated, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("key:{}", record.kid))
             .detail(serde_json::json!({
@@ -579,7 +579,7 @@ impl Engine {
         if let (Some(map), serde_json::Value::Object(facts)) = (detail.as_object_mut(), minted) {
             map.extend(facts);
         }
-        let draft = AuditDraft::new("token.issued", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::TokenIssued, Outcome::Success)
             .actor(req.agent.clone())
             .target(format!("resource:{}", resource.name))
             .detail(detail);

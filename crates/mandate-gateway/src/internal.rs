@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, header};
-use mandate_core::{AuditDraft, Outcome};
+use mandate_core::{AuditDraft, EventKind, Outcome};
 use mandate_engine::Engine;
 use mandate_engine::oauth::Presented;
 use serde_json::{Value, json};
@@ -152,9 +152,12 @@ async fn caller(State(s): State<Internal>, mut req: Request, next: Next) -> Resp
 
 /// Audits a refused caller, then answers.
 async fn rejected(engine: &Engine, resp: Response, why: String) -> Response {
-    let draft = AuditDraft::new("gateway.internal_rejected", Outcome::Denied)
-        .target(INTERNAL_PATH.trim_start_matches('/').to_owned())
-        .detail(json!({"status": resp.status().as_u16(), "reason": why}));
+    let draft = AuditDraft::new(
+        mandate_core::EventKind::GatewayInternalRejected,
+        Outcome::Denied,
+    )
+    .target(INTERNAL_PATH.trim_start_matches('/').to_owned())
+    .detail(json!({"status": resp.status().as_u16(), "reason": why}));
     match engine.audit_gateway(draft, true).await {
         Ok(()) => resp,
         Err(_) => problem::unavailable("the audit log cannot be written"),
@@ -261,12 +264,17 @@ async fn audit(
 ) -> Response {
     let mut drafts = Vec::with_capacity(req.events.len());
     for e in req.events {
-        if !e.event_type.starts_with("gateway.") || e.event_type == "gateway.internal_rejected" {
-            return bad_request(&format!(
-                "`{}`: a gateway ships only its own `gateway.*` events",
-                e.event_type
-            ));
-        }
+        // The kinds a gateway's calls make, and no other (the control
+        // plane writes `gateway.credential_fetched` itself).
+        let kind = match EventKind::parse(&e.event_type) {
+            Some(k @ (EventKind::GatewayRequest | EventKind::GatewayMcp)) => k,
+            _ => {
+                return bad_request(&format!(
+                    "`{}`: a gateway ships only the events of its calls, `gateway.request` and `gateway.mcp`",
+                    e.event_type
+                ));
+            }
+        };
         let Some(outcome) = Outcome::parse(&e.outcome) else {
             return bad_request(&format!("`{}` is not an outcome", e.outcome));
         };
@@ -274,7 +282,7 @@ async fn audit(
             return bad_request("`detail` must be an object");
         };
         detail.insert("gateway".into(), gateway.clone().into());
-        let mut draft = AuditDraft::new(e.event_type, outcome)
+        let mut draft = AuditDraft::new(kind, outcome)
             .actor_opt(e.actor)
             .detail(Value::Object(detail));
         draft.target = e.target;
@@ -324,15 +332,18 @@ async fn credential(
     let Some((opened, updated_at)) = opened else {
         return Json(CredentialAnswer::Unchanged).into_response();
     };
-    let draft = AuditDraft::new("gateway.credential_fetched", Outcome::Success)
-        .actor(format!("agent:{gateway}"))
-        .target(format!("credential:{name}"))
-        .detail(json!({
-            "credential": name,
-            "kind": opened.kind,
-            "gateway": gateway,
-            "version": updated_at.unix_timestamp(),
-        }));
+    let draft = AuditDraft::new(
+        mandate_core::EventKind::GatewayCredentialFetched,
+        Outcome::Success,
+    )
+    .actor(format!("agent:{gateway}"))
+    .target(format!("credential:{name}"))
+    .detail(json!({
+        "credential": name,
+        "kind": opened.kind,
+        "gateway": gateway,
+        "version": updated_at.unix_timestamp(),
+    }));
     if s.engine.audit_gateway(draft, true).await.is_err() {
         return problem::unavailable("the audit log cannot be written");
     }

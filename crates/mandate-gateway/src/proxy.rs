@@ -41,10 +41,10 @@ pub(crate) enum EventType {
 }
 
 impl EventType {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub(crate) fn kind(self) -> mandate_core::EventKind {
         match self {
-            Self::Request => "gateway.request",
-            Self::Mcp => "gateway.mcp",
+            Self::Request => mandate_core::EventKind::GatewayRequest,
+            Self::Mcp => mandate_core::EventKind::GatewayMcp,
         }
     }
 }
@@ -194,7 +194,7 @@ impl Audit {
         self.latency();
         self.set("result", result.as_str());
         self.set("status", status.as_u16());
-        let draft = AuditDraft::new(event_type.as_str(), result.outcome())
+        let draft = AuditDraft::new(event_type.kind(), result.outcome())
             .actor_opt(self.agent.take())
             .target(self.target.clone())
             .detail(Value::Object(self.detail));

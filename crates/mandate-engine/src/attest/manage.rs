@@ -152,7 +152,7 @@ impl Engine {
             created_at: now,
             created_by: Some(actor.token_id.clone()),
         };
-        let draft = AuditDraft::new("provider.added", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::ProviderAdded, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("provider/{name}"))
             .detail(serde_json::json!({
@@ -217,7 +217,7 @@ impl Engine {
 
     /// Removes a provider with its binding rules, join tokens and shadows.
     pub async fn remove_provider(&self, actor: &Actor, name: &str) -> Result<()> {
-        let draft = AuditDraft::new("provider.removed", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::ProviderRemoved, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("provider/{name}"));
         if !self.store.remove_provider(name, draft, self.now()).await? {
@@ -290,7 +290,7 @@ impl Engine {
             created_at: now,
             created_by: Some(actor.token_id.clone()),
         };
-        let draft = AuditDraft::new("binding.added", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::BindingAdded, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("binding/{id}"))
             .detail(serde_json::json!({
@@ -315,7 +315,7 @@ impl Engine {
 
     /// Removes a binding rule.
     pub async fn remove_binding(&self, actor: &Actor, id: &str) -> Result<()> {
-        let draft = AuditDraft::new("binding.removed", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::BindingRemoved, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("binding/{id}"));
         let removed = self.store.remove_binding(id, draft, self.now()).await?;
@@ -387,7 +387,7 @@ impl Engine {
             expires_at,
             consumed_at: None,
         };
-        let draft = AuditDraft::new("join_token.created", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::JoinTokenCreated, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("join_token/{}", minted.id))
             .detail(serde_json::json!({

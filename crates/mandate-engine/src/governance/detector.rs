@@ -126,13 +126,14 @@ impl Engine {
                     let risk = risk_at(&pairs, t);
                     let mut detail = d.detail.clone();
                     detail["weight"] = d.weight.into();
-                    let draft = AuditDraft::new("drift.finding", Outcome::Success)
-                        .actor(GOVERNANCE_ACTOR)
-                        .target(format!("agent/{}", u.agent))
-                        .detail(serde_json::json!({
-                            "id": id, "kind": d.kind, "summary": d.summary, "risk": risk,
-                            "event_seq": u.seq, "detail": detail,
-                        }));
+                    let draft =
+                        AuditDraft::new(mandate_core::EventKind::DriftFinding, Outcome::Success)
+                            .actor(GOVERNANCE_ACTOR)
+                            .target(format!("agent/{}", u.agent))
+                            .detail(serde_json::json!({
+                                "id": id, "kind": d.kind, "summary": d.summary, "risk": risk,
+                                "event_seq": u.seq, "detail": detail,
+                            }));
                     write.findings.push((
                         FindingRecord {
                             id,
@@ -229,7 +230,7 @@ impl Engine {
     pub async fn ack_finding(&self, actor: &Actor, id: &str, note: &str) -> Result<Finding> {
         mandate_core::agent::check_text("note", note)?;
         let now = self.now();
-        let draft = AuditDraft::new("drift.finding_acked", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::DriftFindingAcked, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("finding/{id}"))
             .detail(serde_json::json!({ "note": note }));

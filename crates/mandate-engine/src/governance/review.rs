@@ -246,7 +246,7 @@ impl Engine {
         let mut next = current.clone();
         next.review_by = now + period;
         next.updated_at = now;
-        let draft = AuditDraft::new("agent.reviewed", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::AgentReviewed, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("agent/{name}"))
             .detail(serde_json::json!({
@@ -324,7 +324,7 @@ impl Engine {
         let mut done = Vec::new();
         for s in stale {
             let name: AgentName = s.name.parse()?;
-            let draft = AuditDraft::new("agent.stale", Outcome::Success)
+            let draft = AuditDraft::new(mandate_core::EventKind::AgentStale, Outcome::Success)
                 .actor(actor.token_id.clone())
                 .target(format!("agent/{name}"))
                 .detail(serde_json::json!({

@@ -44,7 +44,7 @@ impl Engine {
         for t in &list {
             check_tool(t)?;
         }
-        let draft = AuditDraft::new("resource.tools_set", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::ResourceToolsSet, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("resource:{resource}"))
             .detail(serde_json::json!({ "tools": list }));

@@ -86,7 +86,7 @@ impl Engine {
             )));
         }
         let thumbprints: Vec<String> = set.keys().iter().map(|k| k.thumbprint()).collect();
-        let draft = AuditDraft::new("agent.keys_set", Outcome::Success)
+        let draft = AuditDraft::new(mandate_core::EventKind::AgentKeysSet, Outcome::Success)
             .actor(actor.token_id.clone())
             .target(format!("agent/{agent}"))
             .detail(serde_json::json!({ "thumbprints": thumbprints }));

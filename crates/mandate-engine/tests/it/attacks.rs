@@ -505,7 +505,10 @@ async fn store_provider(env: &Env, name: &str, spec: &ProviderSpec) {
         created_at: T0,
         created_by: None,
     };
-    let draft = mandate_core::AuditDraft::new("provider.added", mandate_core::Outcome::Success);
+    let draft = mandate_core::AuditDraft::new(
+        mandate_core::EventKind::ProviderAdded,
+        mandate_core::Outcome::Success,
+    );
     env.engine
         .store()
         .create_provider(&rec, draft, T0)

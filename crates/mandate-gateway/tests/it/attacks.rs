@@ -439,7 +439,10 @@ async fn buffered_audit_still_records_every_call_in_order() {
     env.engine
         .store()
         .append_audit(
-            mandate_core::AuditDraft::new("test.flush", mandate_core::Outcome::Success),
+            mandate_core::AuditDraft::new(
+                mandate_core::EventKind::AgentUpdated,
+                mandate_core::Outcome::Success,
+            ),
             time::OffsetDateTime::now_utc(),
         )
         .await

@@ -49,7 +49,10 @@ where
 }
 
 fn ev(t: &str) -> AuditDraft {
-    AuditDraft::new(t, Outcome::Success)
+    AuditDraft::new(
+        mandate_core::EventKind::parse(t).expect("a known event type"),
+        Outcome::Success,
+    )
 }
 
 pub(crate) async fn agent(store: &Store, name: &str) {

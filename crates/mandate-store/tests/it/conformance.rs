@@ -81,10 +81,13 @@ fn agent(name: &str, owner: &str, kind: AgentKind, labels: &[(&str, &str)]) -> A
 }
 
 fn ev(kind: &str, target: &str) -> AuditDraft {
-    AuditDraft::new(kind, Outcome::Success)
-        .actor("tok-test")
-        .target(target)
-        .detail(serde_json::json!({"n": 1, "s": "x"}))
+    AuditDraft::new(
+        mandate_core::EventKind::parse(kind).expect("a known event type"),
+        Outcome::Success,
+    )
+    .actor("tok-test")
+    .target(target)
+    .detail(serde_json::json!({"n": 1, "s": "x"}))
 }
 
 async fn agents_round_trip_with_labels_and_provenance(_db: TestDb, store: Store) {
@@ -260,7 +263,7 @@ async fn audit_chain_links_and_verifies(_db: TestDb, store: Store) {
     let mut last = None;
     for i in 0..5 {
         let e = store
-            .append_audit(ev("test.event", &format!("t/{i}")), T0)
+            .append_audit(ev("agent.updated", &format!("t/{i}")), T0)
             .await
             .unwrap();
         if let Some(prev) = &last {
@@ -294,7 +297,7 @@ async fn audit_chain_links_and_verifies(_db: TestDb, store: Store) {
 async fn audit_tampering_is_located(db: TestDb, store: Store) {
     for i in 0..4 {
         store
-            .append_audit(ev("test.event", &format!("t/{i}")), T0)
+            .append_audit(ev("agent.updated", &format!("t/{i}")), T0)
             .await
             .unwrap();
     }
@@ -531,7 +534,7 @@ async fn concurrent_audit_appends_keep_one_linear_chain(_db: TestDb, store: Stor
     for i in 0..200 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.append_audit(ev("test.concurrent", &format!("t/{i}")), T0)
+            s.append_audit(ev("agent.updated", &format!("t/{i}")), T0)
                 .await
                 .unwrap()
         }));
@@ -539,7 +542,7 @@ async fn concurrent_audit_appends_keep_one_linear_chain(_db: TestDb, store: Stor
     let mut seqs = Vec::new();
     for t in tasks {
         let e = t.await.unwrap();
-        assert_eq!(e.event_type, "test.concurrent");
+        assert_eq!(e.event_type, "agent.updated");
         seqs.push(e.seq);
     }
     seqs.sort_unstable();
@@ -559,18 +562,18 @@ async fn buffered_audit_appends_are_committed_in_order_before_a_later_durable_on
     // buffered event is in the chain, in the order it was queued.
     for i in 0..50 {
         store
-            .append_audit_buffered(ev("test.buffered", &format!("t/{i}")), T0)
+            .append_audit_buffered(ev("agent.updated", &format!("t/{i}")), T0)
             .await
             .unwrap();
     }
     let last = store
-        .append_audit(ev("test.durable", "t/last"), T0)
+        .append_audit(ev("agent.reviewed", "t/last"), T0)
         .await
         .unwrap();
     assert_eq!(last.seq, 51);
     let page = store
         .list_audit(&AuditFilter {
-            event_type: Some("test.buffered".into()),
+            event_type: Some("agent.updated".into()),
             limit: 100,
             ..Default::default()
         })

@@ -48,9 +48,12 @@ where
 }
 
 fn ev(kind: &str, target: &str) -> AuditDraft {
-    AuditDraft::new(kind, Outcome::Success)
-        .actor("tok-test")
-        .target(target)
+    AuditDraft::new(
+        mandate_core::EventKind::parse(kind).expect("a known event type"),
+        Outcome::Success,
+    )
+    .actor("tok-test")
+    .target(target)
 }
 
 fn key(kid: &str, state: &str, activate_after: OffsetDateTime) -> SigningKeyRecord {
