@@ -24,6 +24,7 @@ mod access;
 mod admin;
 mod client;
 pub mod dpop;
+mod grants;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -40,6 +41,7 @@ pub use access::{ACCESS_TOKEN_ALGORITHMS, AccessToken, Presented, PresentedRefus
 pub use admin::TokenInfo;
 pub use client::{AWS_IID_ASSERTION_TYPE, JWT_BEARER_ASSERTION_TYPE, JWT_SPIFFE_ASSERTION_TYPE};
 use dpop::{DpopCheck, DpopFailure};
+pub use grants::GrantType;
 
 use crate::{Engine, Error, MintRequest, Resource};
 
@@ -322,15 +324,7 @@ impl Engine {
         let p = Params::parse(&req.params)?;
         let grant_type = p.require("grant_type")?.to_owned();
         audit.set("grant_type", grant_type.clone());
-        if !matches!(
-            grant_type.as_str(),
-            GRANT_JWT_BEARER | GRANT_TOKEN_EXCHANGE | "client_credentials"
-        ) {
-            return Err(OAuthError::new(
-                "unsupported_grant_type",
-                format!("grant type `{grant_type}` is not supported"),
-            ));
-        }
+        let grant_type = GrantType::parse(&grant_type)?;
         // DPoP first: a nonce challenge costs the client nothing else.
         let jkt = match &req.dpop {
             None => None,
@@ -349,48 +343,26 @@ impl Engine {
             audit.set("client_auth", c.method);
             audit.agent = Some(c.agent.name.to_string());
         }
-        let (actor, subject) = match grant_type.as_str() {
-            "client_credentials" => {
-                let c = client.ok_or_else(|| {
-                    OAuthError::client(
-                        "client_credentials needs client authentication (client_assertion)",
-                    )
-                })?;
-                (c, None)
-            }
-            GRANT_JWT_BEARER => {
-                let assertion = p.require("assertion")?;
-                let proven = self.attest_jwt(assertion, "jwt-bearer").await?;
-                if let Some(c) = &client
-                    && c.agent.name != proven.agent.name
-                {
-                    return Err(OAuthError::grant(
-                        "the assertion and the client authentication name different agents",
-                    ));
-                }
-                if let Some(id) = p.get("client_id")
-                    && id != proven.agent.name.as_str()
-                {
-                    return Err(OAuthError::grant(format!(
-                        "the assertion maps to agent `{}`, not `{id}`",
-                        proven.agent.name
-                    )));
-                }
-                (proven, None)
-            }
-            _ => {
-                let subject = self.exchange_subject(&p, audit).await?;
-                let actor = self.exchange_actor(&p).await?;
-                if let Some(c) = &client
-                    && c.agent.name != actor.agent.name
-                {
-                    return Err(OAuthError::grant(
-                        "the actor token and the client authentication name different agents",
-                    ));
-                }
-                (actor, Some(subject))
-            }
+        let (actor, subject) = match grant_type {
+            GrantType::ClientCredentials => self.plan_client_credentials(client)?,
+            GrantType::JwtBearer => self.plan_jwt_bearer(&p, client).await?,
+            GrantType::TokenExchange => self.plan_token_exchange(&p, client, audit).await?,
         };
+        self.issue(req, &p, actor, subject, jkt, audit).await
+    }
+
+    /// What every grant shares once its own part has established who acts
+    /// (and, for an exchange, for whom): the agent's state, the resource
+    /// and scopes, the delegation's limits, the policy, and the token.
+    async fn issue(
+        &self,
+        req: &TokenRequest,
+        p: &Params,
+        actor: Proven,
+        subject: Option<Subject>,
+        jkt: Option<String>,
+        audit: &mut GrantAudit,
+    ) -> Result<TokenResponse, OAuthError> {
         audit.agent = Some(actor.agent.name.to_string());
         audit.set("agent", actor.agent.name.to_string());
         audit.set("spiffe_id", actor.agent.spiffe_id.to_string());
@@ -407,7 +379,7 @@ impl Engine {
             )));
         }
 
-        let resource = self.grant_resource(&p).await?;
+        let resource = self.grant_resource(p).await?;
         audit.target = Some(format!("resource:{}", resource.name));
         audit.set("resource", resource.name.clone());
 
@@ -902,10 +874,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-#[path = "oauth/tests.rs"]
-mod tests;
-
 impl Engine {
     /// Authenticates a client at introspection or revocation by its client
     /// assertion: the agent's name, or `None` without an assertion.
@@ -920,3 +888,7 @@ impl Engine {
             .map(|c| c.agent.name.to_string()))
     }
 }
+
+#[cfg(test)]
+#[path = "oauth/tests.rs"]
+mod tests;

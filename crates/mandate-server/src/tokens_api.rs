@@ -82,11 +82,7 @@ async fn metadata(State(state): State<AppState>) -> ApiResult<Response> {
         "jwks_uri": format!("{base}{JWKS_PATH}"),
         "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
         "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
-        "grant_types_supported": [
-            "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "client_credentials",
-            "urn:ietf:params:oauth:grant-type:token-exchange",
-        ],
+        "grant_types_supported": mandate_engine::oauth::GrantType::ALL.map(|g| g.as_str()),
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256", "PS256"],
         "introspection_endpoint_auth_methods_supported": ["private_key_jwt"],
