@@ -248,13 +248,8 @@ pub fn check_claim_name(kind: ProviderKind, name: &str) -> Result<(), String> {
     if known.contains(&name) {
         return Ok(());
     }
-    let closest = known
-        .iter()
-        .map(|k| (strsim::damerau_levenshtein(name, k), *k))
-        .min()
-        .filter(|(d, k)| *d <= 3.max(k.len() / 4));
-    Err(match closest {
-        Some((_, k)) => format!(
+    Err(match mandate_core::closest(name, known.iter().copied()) {
+        Some(k) => format!(
             "a {kind} token has no claim `{name}`; did you mean `{k}`? (`mandate provider show` lists the claims)"
         ),
         None => format!(

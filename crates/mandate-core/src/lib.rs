@@ -21,6 +21,18 @@ pub use clock::{Clock, SystemClock};
 pub use ids::{AgentName, Email, SpiffeId, TrustDomain};
 pub use provider::ProviderKind;
 
+/// The known name closest to a misspelt `name` (Damerau–Levenshtein, at
+/// most 3 edits or a quarter of the name's length), for "did you mean"
+/// messages; `None` when nothing is that close.
+pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k), k))
+        .min()
+        .filter(|(d, k)| *d <= 3.max(k.len() / 4))
+        .map(|(_, k)| k)
+}
+
 /// A value failed validation. Carries the name of the offending field so the
 /// edge can point the user at it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -249,16 +249,7 @@ impl ProvenAttestation {
     /// What policies see: the vocabulary in `claims`, every verified claim
     /// in `evidence`.
     fn policy_view(&self) -> mandate_policy::Attestation {
-        mandate_policy::Attestation {
-            provider: self.provider.clone(),
-            claims: self
-                .kind
-                .policy_claims(&self.claims)
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-            evidence: self.claims.clone(),
-        }
+        mandate_policy::Attestation::verified(&self.provider, self.kind, &self.claims)
     }
 }
 

@@ -198,18 +198,11 @@ impl Engine {
     /// gateway route forwards MCP tool calls. Such a test never fires, which
     /// for a `forbid` is a hole. Also a set with no `permit` at all.
     pub async fn policy_warnings(&self, set: &PolicySet) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        if !set
-            .policies()
-            .iter()
-            .any(|p| p.effect == mandate_policy::PolicyEffect::Permit)
-        {
-            out.push(
-                "the set has no `permit` policy: as the active set it denies every token \
-                 request and every gateway call (a push replaces the whole set; include every file)"
-                    .to_owned(),
-            );
-        }
+        let mut out: Vec<String> = set
+            .no_permit_warning()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
         let providers = self.hot_providers().await?;
         let kinds: Vec<ProviderKind> = providers
             .iter()

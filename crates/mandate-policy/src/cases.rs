@@ -235,11 +235,8 @@ fn attestation_report(request: &mut Value, dir: &Path) -> Result<(), String> {
             r.provider
         )
     })?;
-    *slot = serde_json::json!({
-        "provider": r.provider,
-        "claims": kind.policy_claims(&r.claims),
-        "evidence": r.claims,
-    });
+    *slot = serde_json::to_value(crate::Attestation::verified(r.provider, kind, &r.claims))
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

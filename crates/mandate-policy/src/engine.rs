@@ -202,7 +202,7 @@ impl Engine {
         {
             extra.push(crate::convert::evidence_entity(&self.schema, a)?);
         }
-        if let Some(u) = user {
+        if let Some(u) = user.filter(|_| self.policies.reads_user()) {
             let e = crate::entities::user_entity(&self.schema, u).map_err(|e| e.to_string())?;
             if self.entities.cedar().get(&e.uid()).is_none() {
                 extra.push(e);

@@ -79,6 +79,9 @@ pub struct PolicySet {
     /// Whether some policy may read an `Evidence` entity: it reads
     /// `context.attestation.evidence` or names the type at all.
     evidence: bool,
+    /// Whether some policy may read a `User` entity: it reads
+    /// `context.on_behalf_of` or names the type at all.
+    user: bool,
 }
 
 /// A path of attributes below `context`, e.g. `attestation.claims.namespace`.
@@ -94,6 +97,7 @@ impl PolicySet {
             warnings: Vec::new(),
             reads: BTreeMap::new(),
             evidence: false,
+            user: false,
         }
     }
 
@@ -108,6 +112,7 @@ impl PolicySet {
         let mut origin: HashMap<String, usize> = HashMap::new();
         let mut reads: BTreeMap<ContextPath, Vec<String>> = BTreeMap::new();
         let mut evidence = false;
+        let mut user = false;
 
         for (source_index, source) in sources.iter().enumerate() {
             let (name, text) = (source.name.as_str(), source.text.as_str());
@@ -171,11 +176,13 @@ impl PolicySet {
                         for path in context_paths(&est) {
                             reads.entry(path).or_default().push(id.clone());
                         }
-                        // An `Evidence` entity literal reads tags too.
-                        evidence |= est.to_string().contains("Evidence");
+                        // An entity literal or type test reads them too.
+                        let text = est.to_string();
+                        evidence |= text.contains("Evidence");
+                        user |= text.contains("User");
                     }
                     // Unknown: assume it reads everything.
-                    Err(_) => evidence = true,
+                    Err(_) => (evidence, user) = (true, true),
                 }
                 if let Err(e) = cedar.add(policy.new_id(PolicyId::new(&id))) {
                     diagnostics.push(at(e.to_string()));
@@ -232,6 +239,7 @@ impl PolicySet {
             warnings,
             evidence: evidence
                 || reads.contains_key(&vec!["attestation".to_owned(), "evidence".to_owned()]),
+            user: user || reads.contains_key(&vec!["on_behalf_of".to_owned()]),
             reads,
         })
     }
@@ -262,6 +270,12 @@ impl PolicySet {
         self.evidence
     }
 
+    /// Whether some policy may read the `User` entity of the user on whose
+    /// behalf a request is made (else it is not built for the request).
+    pub(crate) fn reads_user(&self) -> bool {
+        self.user
+    }
+
     /// The policies, in source order.
     pub fn policies(&self) -> &[PolicyInfo] {
         &self.policies
@@ -275,6 +289,19 @@ impl PolicySet {
     /// Number of policies.
     pub fn len(&self) -> usize {
         self.policies.len()
+    }
+
+    /// The warning for a set that can allow nothing: with no `permit`, every
+    /// token request and every gateway call is denied.
+    pub fn no_permit_warning(&self) -> Option<&'static str> {
+        (!self
+            .policies
+            .iter()
+            .any(|p| p.effect == PolicyEffect::Permit))
+        .then_some(
+            "the set has no `permit` policy: as the active set it denies every token request \
+             and every gateway call (a push replaces the whole set; include every file)",
+        )
     }
 
     /// Whether there is no policy (so everything is denied).

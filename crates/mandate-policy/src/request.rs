@@ -294,6 +294,27 @@ pub struct Attestation {
     pub evidence: std::collections::BTreeMap<String, String>,
 }
 
+impl Attestation {
+    /// What policies see of the claims a `kind` provider verified (native,
+    /// flattened names): the vocabulary the kind fills in `claims`, every
+    /// claim in `evidence`.
+    pub fn verified(
+        provider: impl Into<String>,
+        kind: mandate_core::ProviderKind,
+        claims: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            claims: kind
+                .policy_claims(claims)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+            evidence: claims.clone(),
+        }
+    }
+}
+
 /// The agents that delegated to the principal.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -244,13 +244,8 @@ fn unknown_env(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
         {
             continue;
         }
-        let closest = KNOWN_ENV
-            .iter()
-            .map(|k| (strsim::damerau_levenshtein(&name, k), *k))
-            .min()
-            .filter(|(d, _)| *d <= 3);
-        out.push(match closest {
-            Some((_, k)) => format!("unknown environment variable {name} is ignored; did you mean {k}?"),
+        out.push(match mandate_core::closest(&name, KNOWN_ENV.iter().copied()) {
+            Some(k) => format!("unknown environment variable {name} is ignored; did you mean {k}?"),
             None => format!(
                 "unknown environment variable {name} is ignored (docs/configuration.md lists the MANDATE_* variables)"
             ),

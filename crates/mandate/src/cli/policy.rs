@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use mandate_policy::{PolicyEffect, PolicySet, PolicySource, Schema};
+use mandate_policy::{PolicySet, PolicySource, Schema};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -228,20 +228,6 @@ fn diff(a: &[(String, String)], b: &[(String, String)], from: i64, to: i64) -> S
     out
 }
 
-/// The warning for a set that can allow nothing: with no `permit`, every
-/// token request and every gateway call is denied.
-fn no_permit(set: &PolicySet) -> Option<String> {
-    (!set
-        .policies()
-        .iter()
-        .any(|p| p.effect == PolicyEffect::Permit))
-    .then(|| {
-        "the set has no `permit` policy: as the active set it denies every token request \
-         and every gateway call (a push replaces the whole set; include every file)"
-            .to_owned()
-    })
-}
-
 /// The `warnings` of a server answer.
 fn warnings_of(v: &Value) -> Vec<String> {
     v.get("warnings")
@@ -294,7 +280,7 @@ async fn validate(files: &[PathBuf], conn: &Conn) -> ExitCode {
             for w in set.warnings() {
                 eprintln!("warning: {w}");
             }
-            let local = no_permit(&set);
+            let local = set.no_permit_warning();
             if let Some(w) = &local {
                 eprintln!("warning: {w}");
             }
@@ -302,7 +288,7 @@ async fn validate(files: &[PathBuf], conn: &Conn) -> ExitCode {
             // depends on the trust providers and routes a server has.
             match server_warnings(&sources, conn).await {
                 Ok(ws) => {
-                    for w in ws.iter().filter(|w| Some(*w) != local.as_ref()) {
+                    for w in ws.iter().filter(|w| Some(w.as_str()) != local) {
                         eprintln!("warning: {w}");
                     }
                 }
